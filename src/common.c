@@ -1,0 +1,120 @@
+#include "common.h"
+#include <errno.h>
+#include <stdarg.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+// Temp files that must disappear if we die before committing them.
+#define MAX_TEMPS 16
+static char *g_temps[MAX_TEMPS];
+
+static void temps_add(char *p) {
+    for (int i = 0; i < MAX_TEMPS; i++) if (!g_temps[i]) { g_temps[i] = p; return; }
+}
+static void temps_remove(const char *p) {
+    for (int i = 0; i < MAX_TEMPS; i++) if (g_temps[i] == p) g_temps[i] = NULL;
+}
+static void temps_unlink_all(void) {
+    for (int i = 0; i < MAX_TEMPS; i++) if (g_temps[i]) { unlink(g_temps[i]); g_temps[i] = NULL; }
+}
+
+void ddm_fatal(const char *fmt, ...) {
+    fflush(stdout);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ddm: error: ");
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    temps_unlink_all();
+    exit(1);
+}
+
+void ddm_bug(const char *file, int line, const char *fmt, ...) {
+    fflush(stdout);
+    va_list ap;
+    va_start(ap, fmt);
+    fprintf(stderr, "ddm: internal error at %s:%d: ", file, line);
+    vfprintf(stderr, fmt, ap);
+    fprintf(stderr, "\n");
+    va_end(ap);
+    temps_unlink_all();
+    exit(2);
+}
+
+void *xmalloc(size_t n) {
+    void *p = malloc(n ? n : 1);
+    if (!p) ddm_fatal("out of memory allocating %zu bytes", n);
+    return p;
+}
+void *xcalloc(size_t count, size_t size) {
+    void *p = calloc(count ? count : 1, size ? size : 1);
+    if (!p) ddm_fatal("out of memory allocating %zu x %zu bytes", count, size);
+    return p;
+}
+void *xrealloc(void *p, size_t n) {
+    void *q = realloc(p, n ? n : 1);
+    if (!q) ddm_fatal("out of memory reallocating %zu bytes", n);
+    return q;
+}
+char *xstrdup(const char *s) {
+    size_t n = strlen(s) + 1;
+    char *d = xmalloc(n);
+    memcpy(d, s, n);
+    return d;
+}
+
+FILE *xfopen(const char *path, const char *mode) {
+    FILE *f = fopen(path, mode);
+    if (!f) ddm_fatal("cannot open '%s' (%s): %s", path, mode[0] == 'r' ? "for reading" : "for writing",
+                      strerror(errno));
+    return f;
+}
+
+AtomicFile atomic_open(const char *path) {
+    AtomicFile af;
+    af.path = xstrdup(path);
+    size_t n = strlen(path) + 32;
+    af.tmp_path = xmalloc(n);
+    snprintf(af.tmp_path, n, "%s.tmp.%d", path, (int)getpid());
+    af.f = fopen(af.tmp_path, "wb");
+    if (!af.f) ddm_fatal("cannot write '%s': %s", af.tmp_path, strerror(errno));
+    temps_add(af.tmp_path);
+    return af;
+}
+
+void atomic_commit(AtomicFile *af) {
+    int bad = fflush(af->f) != 0 || ferror(af->f);
+    if (!bad) bad = fsync(fileno(af->f)) != 0;
+    bad |= fclose(af->f) != 0;
+    af->f = NULL;
+    if (bad) ddm_fatal("failed writing '%s': %s", af->path, strerror(errno));
+    if (rename(af->tmp_path, af->path) != 0)
+        ddm_fatal("cannot rename '%s' to '%s': %s", af->tmp_path, af->path, strerror(errno));
+    temps_remove(af->tmp_path);
+    free(af->tmp_path);
+    free(af->path);
+}
+
+void atomic_abort(AtomicFile *af) {
+    if (af->f) fclose(af->f);
+    af->f = NULL;
+    unlink(af->tmp_path);
+    temps_remove(af->tmp_path);
+    free(af->tmp_path);
+    free(af->path);
+}
+
+double now_seconds(void) {
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return ts.tv_sec + 1e-9 * ts.tv_nsec;
+}
+
+int file_exists(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0;
+}

@@ -1,0 +1,31 @@
+// Shared helpers: error reporting that names file and line, checked allocation and file I/O,
+// and the atomic-write protocol (temp file, then rename) used for every output ddm writes.
+#pragma once
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+// A user-facing failure: prints "ddm: error: <message>" on one line and exits with status 1.
+// Temp files registered with tmpfile_register are removed first, so nothing half-written is left.
+void ddm_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+// A programming error (should never happen): also prints the source file and line.
+#define DDM_BUG(...) ddm_bug(__FILE__, __LINE__, __VA_ARGS__)
+void ddm_bug(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));
+#define DDM_ASSERT(cond) do { if (!(cond)) DDM_BUG("assertion failed: %s", #cond); } while (0)
+
+void *xmalloc(size_t n);
+void *xcalloc(size_t count, size_t size);
+void *xrealloc(void *p, size_t n);
+char *xstrdup(const char *s);
+FILE *xfopen(const char *path, const char *mode); // fatal with the path and strerror on failure
+
+// Atomic output: atomic_open writes to "<path>.tmp.<pid>"; atomic_commit fsyncs, closes and renames it
+// over path; atomic_abort closes and deletes it. The temp path stays registered (and is deleted by
+// ddm_fatal) until commit or abort.
+typedef struct { FILE *f; char *path; char *tmp_path; } AtomicFile;
+AtomicFile atomic_open(const char *path);
+void atomic_commit(AtomicFile *af);
+void atomic_abort(AtomicFile *af);
+
+double now_seconds(void); // monotonic clock
+int file_exists(const char *path);

@@ -1,0 +1,32 @@
+#!/usr/bin/env bash
+# Runs every built C test binary (build/tests/test_*) and the CLI tests (tests/cli/*.sh),
+# then prints one closing line "N passed, N failed" summed over all of them.
+set -u
+cd "$(dirname "$0")/.."
+pass=0; fail=0; bad=()
+run_one() {
+    local name=$1; shift
+    local out
+    out=$("$@" 2>&1); local rc=$?
+    echo "$out" | tail -n 40
+    local line
+    line=$(echo "$out" | grep -Eo '[0-9]+ passed, [0-9]+ failed' | tail -n 1)
+    if [ -n "$line" ]; then
+        pass=$((pass + $(echo "$line" | cut -d' ' -f1)))
+        fail=$((fail + $(echo "$line" | cut -d' ' -f3)))
+    fi
+    if [ $rc -ne 0 ]; then bad+=("$name"); [ -z "$line" ] && fail=$((fail + 1)); fi
+}
+for t in build/tests/test_*; do
+    [ -x "$t" ] || continue
+    echo "== $t"
+    run_one "$t" "$t"
+done
+for t in tests/cli/*.sh; do
+    [ -f "$t" ] || continue
+    echo "== $t"
+    run_one "$t" bash "$t"
+done
+[ ${#bad[@]} -gt 0 ] && echo "failing: ${bad[*]}"
+echo "$pass passed, $fail failed"
+[ $fail -eq 0 ] && [ ${#bad[@]} -eq 0 ]
