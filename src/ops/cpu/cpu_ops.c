@@ -1,0 +1,106 @@
+// The CPU backend: OpenBLAS for GEMM, OpenMP loops for everything else.
+#include <cblas.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+#include "common.h"
+#include "ops/cpu/cpu_kernels.h"
+#include "ops/ops.h"
+
+#define REAL float
+#define FN(name) name##_f32
+#define GEMM_FN cblas_sgemm
+#define TANH_FN tanhf
+#define EXP_FN expf
+#include "kernels.inc"
+#undef REAL
+#undef FN
+#undef GEMM_FN
+#undef TANH_FN
+#undef EXP_FN
+
+#define REAL double
+#define FN(name) name##_f64
+#define GEMM_FN cblas_dgemm
+#define TANH_FN tanh
+#define EXP_FN exp
+#include "kernels.inc"
+#undef REAL
+#undef FN
+#undef GEMM_FN
+#undef TANH_FN
+#undef EXP_FN
+
+static float *cpu_alloc(size_t n) {
+    // 64-byte aligned for vector loads; zero-filled as the interface promises.
+    float *p = NULL;
+    if (posix_memalign((void **)&p, 64, (n ? n : 1) * sizeof(float)) != 0)
+        ddm_fatal("out of memory allocating %zu floats", n);
+    memset(p, 0, n * sizeof(float));
+    return p;
+}
+static void cpu_free(float *p) { free(p); }
+static void cpu_copy(float *dst, const float *src, size_t n) { if (n) memmove(dst, src, n * sizeof(float)); }
+static void cpu_zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
+
+static void cpu_axpy(float *y, float a, const float *x, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) y[i] += a * x[i];
+}
+static void cpu_scale(float *x, float s, size_t n) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
+// Fixed-size chunks summed in order keep the result independent of the thread count.
+static double cpu_sumsq(const float *x, size_t n) {
+    const size_t chunk = 1 << 16;
+    size_t nchunks = (n + chunk - 1) / chunk;
+    double *part = xcalloc(nchunks ? nchunks : 1, sizeof(double));
+#pragma omp parallel for schedule(static)
+    for (size_t c = 0; c < nchunks; c++) {
+        size_t end = (c + 1) * chunk < n ? (c + 1) * chunk : n;
+        double s = 0;
+        for (size_t i = c * chunk; i < end; i++) s += (double)x[i] * x[i];
+        part[c] = s;
+    }
+    double s = 0;
+    for (size_t c = 0; c < nchunks; c++) s += part[c];
+    free(part);
+    return s;
+}
+
+static void cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
+                      float beta2, float eps, float wd, float bc1, float bc2) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) {
+        float gi = g[i];
+        m[i] = beta1 * m[i] + (1 - beta1) * gi;
+        v[i] = beta2 * v[i] + (1 - beta2) * gi * gi;
+        float mhat = m[i] / bc1, vhat = v[i] / bc2;
+        p[i] -= lr * wd * p[i];   // decoupled decay first, as torch.optim.AdamW
+        p[i] -= lr * mhat / (sqrtf(vhat) + eps);
+    }
+}
+
+static void cpu_ema(float *e, const float *p, size_t n, float decay) {
+#pragma omp parallel for schedule(static)
+    for (size_t i = 0; i < n; i++) e[i] = decay * e[i] + (1 - decay) * p[i];
+}
+
+const Ops ops_cpu = {
+    .name = "cpu",
+    .alloc = cpu_alloc, .free = cpu_free, .to_device = cpu_copy, .to_host = cpu_copy,
+    .copy = cpu_copy, .zero = cpu_zero,
+    .gemm = gemm_f32, .add_bias = add_bias_f32, .bias_grad = bias_grad_f32,
+    .add_broadcast = add_broadcast_f32,
+    .ln_modulate_fwd = ln_modulate_fwd_f32, .ln_modulate_bwd = ln_modulate_bwd_f32,
+    .attention_fwd = attention_fwd_f32, .attention_bwd = attention_bwd_f32,
+    .gelu_fwd = gelu_fwd_f32, .gelu_bwd = gelu_bwd_f32, .silu_fwd = silu_fwd_f32, .silu_bwd = silu_bwd_f32,
+    .gated_residual_fwd = gated_residual_fwd_f32, .gated_residual_bwd = gated_residual_bwd_f32,
+    .patchify = patchify_f32, .patchify_bwd = patchify_bwd_f32,
+    .unpatchify = unpatchify_f32, .unpatchify_bwd = unpatchify_bwd_f32,
+    .embed_fwd = embed_fwd_f32, .embed_bwd = embed_bwd_f32,
+    .axpy = cpu_axpy, .scale = cpu_scale, .sumsq = cpu_sumsq,
+    .adamw = cpu_adamw, .ema = cpu_ema,
+};

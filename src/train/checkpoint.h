@@ -1,0 +1,24 @@
+// Checkpoints as safetensors: the model under its plain DiT/SiT state-dict names and PyTorch layouts,
+// the EMA under "ema.", AdamW moments under "opt.m." / "opt.v."; metadata holds "config" (JSON),
+// "step", "seed" and "rng" (the RNG is re-derived from seed and step). Written atomically.
+#pragma once
+#include <stdint.h>
+#include "io/safetensors.h"
+#include "nn/dit.h"
+
+typedef struct {
+    const Dit *model;
+    const float *ema, *opt_m, *opt_v;   // device buffers with the model's layout, NULL to omit
+    int64_t step;
+    uint64_t seed;
+    const char *config_json;
+} CheckpointOut;
+
+void checkpoint_save(const char *path, const CheckpointOut *c);
+
+StFile *checkpoint_open(const char *path);                 // fatal with a clear line if unreadable
+const char *checkpoint_config(const StFile *f);            // "config" metadata; fatal if absent
+int64_t checkpoint_step(const StFile *f);                   // "step" metadata (0 if absent)
+// Loads every tensor of m's registry, named prefix + name, into dst (device, model layout).
+// Fatal if one is missing or misshapen; if optional and the first is absent, returns 0 untouched.
+int checkpoint_load_tensors(const StFile *f, const Dit *m, const char *prefix, float *dst, int optional);

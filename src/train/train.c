@@ -1,0 +1,312 @@
+#include "train/train.h"
+#include <math.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+#include "common.h"
+#include "io/safetensors.h"
+#include "loss/dispersive.h"
+#include "rng.h"
+#include "train/checkpoint.h"
+
+// Everything a run holds between steps.
+typedef struct {
+    TrainConfig *cfg;
+    Dataset data;
+    Dit *model;
+    Objective obj;
+    float *ema, *opt_m, *opt_v;              // device, model layout
+    int64_t step;                            // steps completed
+    // per-step host buffers
+    float *x, *noise, *xt, *target, *out, *d_out, *t;
+    int *y;
+    // Dispersive Loss
+    int disp_variant, n_disp, disp_blocks[DISP_MAX_BLOCKS];
+    float *disp_grad[DISP_MAX_BLOCKS];       // [B, T*H] per chosen block, NULL elsewhere
+    float **extra;                           // depth pointers for dit_backward
+    // epoch permutation cache
+    int *perm;
+    int64_t perm_epoch;
+    char ckpt_path[600], log_path[600];
+    FILE *log;
+} Run;
+
+typedef struct { float loss, diff, disp, grad_norm, lr; double disp_seconds; } StepStats;
+
+static volatile sig_atomic_t g_stop = 0;
+static void on_signal(int sig) { (void)sig; g_stop = 1; }
+
+// ---------------------------------------------------------------- data
+
+static const int *epoch_perm(Run *r, int64_t epoch) {
+    if (epoch != r->perm_epoch) {
+        Rng rng;
+        rng_init(&rng, r->cfg->seed ^ 0xDA7A5EEDull, (uint64_t)epoch);
+        rng_permutation(&rng, r->perm, r->data.n);
+        r->perm_epoch = epoch;
+    }
+    return r->perm;
+}
+
+// Fills x, y, t, noise for this step from streams derived from (seed, step) alone.
+static void make_batch(Run *r, int64_t step) {
+    const TrainConfig *c = r->cfg;
+    const Dataset *d = &r->data;
+    int B = c->batch, C = d->c, H = d->h, W = d->w;
+    long n = (long)C * H * W;
+    Rng rng;
+    rng_init(&rng, c->seed, (uint64_t)step + 1);
+    for (int j = 0; j < B; j++) {
+        int64_t g = step * B + j;
+        int idx = epoch_perm(r, g / d->n)[g % d->n];
+        const float *src = d->images + (long)idx * n;
+        float *dst = r->x + j * n;
+        int flip = c->flip && rng_uniform(&rng) < 0.5f;
+        for (int ch = 0; ch < C; ch++)
+            for (int i = 0; i < H; i++)
+                for (int k = 0; k < W; k++)
+                    dst[((long)ch * H + i) * W + k] = src[((long)ch * H + i) * W + (flip ? W - 1 - k : k)];
+        if (c->model.num_classes > 0) {
+            int drop = rng_uniform(&rng) < c->label_dropout;
+            r->y[j] = drop ? c->model.num_classes : d->labels[idx];
+        }
+    }
+    objective_sample_t(&r->obj, &rng, r->t, B);
+    rng_normal_fill(&rng, r->noise, B * n);
+}
+
+// ---------------------------------------------------------------- optimisation
+
+static float lr_at(const TrainConfig *c, int64_t step) {
+    if (c->warmup > 0 && step < c->warmup) return c->lr * (float)(step + 1) / c->warmup;
+    if (strcmp(c->schedule, "cosine") == 0) {
+        double span = c->steps - c->warmup, prog = span > 0 ? (step - c->warmup) / span : 1;
+        if (prog > 1) prog = 1;
+        return (float)(c->lr_min + 0.5 * (c->lr - c->lr_min) * (1 + cos(M_PI * prog)));
+    }
+    return c->lr;
+}
+
+static float clip_and_norm(Run *r) {
+    const Ops *o = r->model->ops;
+    float norm = (float)sqrt(o->sumsq(r->model->grads, r->model->total));
+    float clip = r->cfg->clip;
+    if (clip > 0 && norm > clip) o->scale(r->model->grads, clip / (norm + 1e-6f), r->model->total);
+    return norm;
+}
+
+static void adamw_step(Run *r, float lr) {
+    const TrainConfig *c = r->cfg;
+    Dit *m = r->model;
+    double k = (double)(r->step + 1);
+    float bc1 = (float)(1 - pow(c->beta1, k)), bc2 = (float)(1 - pow(c->beta2, k));
+    for (int i = 0; i < m->n_params; i++) {
+        const ParamInfo *p = &m->info[i];
+        if (!p->trainable) continue;   // frozen pos_embed: no update, no weight decay
+        m->ops->adamw(m->params + p->offset, m->grads + p->offset, r->opt_m + p->offset, r->opt_v + p->offset,
+                      p->numel, lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay, bc1, bc2);
+    }
+    m->ops->ema(r->ema, m->params, m->total, c->ema_decay);
+}
+
+// ---------------------------------------------------------------- one step
+
+static float dispersive_step(Run *r, double *seconds) {
+    if (r->n_disp == 0) return 0;
+    double t0 = now_seconds();
+    const TrainConfig *c = r->cfg;
+    int B = c->batch, D = dit_num_tokens(&c->model) * c->model.hidden;
+    float total = 0, w = c->disp_lambda / r->n_disp;
+    for (int i = 0; i < r->n_disp; i++) {
+        int k = r->disp_blocks[i];
+        total += dispersive_loss_f32(r->model->a.blk[k].out, B, D, r->disp_variant, c->disp_tau, c->disp_eps,
+                                     r->disp_grad[i]);
+        r->model->ops->scale(r->disp_grad[i], w, (size_t)B * D);
+    }
+    *seconds = now_seconds() - t0;
+    return total / r->n_disp;
+}
+
+static StepStats train_step(Run *r) {
+    const TrainConfig *c = r->cfg;
+    const Dataset *d = &r->data;
+    int B = c->batch, Cout = dit_out_channels(&c->model);
+    long HW = (long)d->h * d->w, n = d->c * HW;
+    StepStats s = {0};
+    make_batch(r, r->step);
+    objective_make_pair(&r->obj, r->xt, r->target, r->x, r->noise, r->t, B, n);
+    dit_zero_grad(r->model);
+    dit_forward(r->model, r->out, r->xt, r->t, c->model.num_classes ? r->y : NULL, B);
+    s.diff = objective_loss(r->out, r->target, B, d->c, Cout, HW, r->d_out);
+    s.disp = dispersive_step(r, &s.disp_seconds);
+    s.loss = s.diff + c->disp_lambda * s.disp;
+    dit_backward(r->model, r->d_out, r->extra, NULL);
+    s.grad_norm = clip_and_norm(r);
+    if (!isfinite(s.loss) || !isfinite(s.grad_norm))
+        ddm_fatal("non-finite loss at step %lld (diffusion %g, dispersive %g, grad norm %g); stopped. The last "
+                  "good checkpoint '%s' is kept; try a lower --lr or --clip 1", (long long)r->step + 1, s.diff,
+                  s.disp, s.grad_norm, r->ckpt_path);
+    s.lr = lr_at(c, r->step);
+    adamw_step(r, s.lr);
+    r->step++;
+    return s;
+}
+
+// ---------------------------------------------------------------- set-up, logging, checkpoints
+
+static void save_checkpoint(Run *r) {
+    char *json = train_config_to_json(r->cfg);
+    CheckpointOut co = {.model = r->model, .ema = r->ema, .opt_m = r->opt_m, .opt_v = r->opt_v,
+                        .step = r->step, .seed = r->cfg->seed, .config_json = json};
+    checkpoint_save(r->ckpt_path, &co);
+    free(json);
+}
+
+// On resume, drop log lines past the checkpoint's step (a crash may have logged steps that are redone).
+static void trim_log(const char *path, int64_t step) {
+    FILE *f = fopen(path, "r");
+    if (!f) return;
+    AtomicFile af = atomic_open(path);
+    char line[4096];
+    while (fgets(line, sizeof line, f)) {
+        const char *p = strstr(line, "\"step\":");
+        if (p && strtoll(p + 7, NULL, 10) > step) continue;
+        fputs(line, af.f);
+    }
+    fclose(f);
+    atomic_commit(&af);
+}
+
+static void setup_dispersive(Run *r) {
+    const TrainConfig *c = r->cfg;
+    r->extra = xcalloc(c->model.depth, sizeof(float *));
+    if (strcmp(c->disp_variant, "none") == 0 || c->disp_lambda == 0) return;
+    r->disp_variant = dispersive_variant_parse(c->disp_variant);
+    if (r->disp_variant < 0)
+        ddm_fatal("--disp '%s': expected none, infonce_l2, infonce_cos, hinge or covariance", c->disp_variant);
+    if (c->batch < 2)
+        fprintf(stderr, "ddm: warning: Dispersive Loss needs a batch of at least 2; with --batch 1 it is 0\n");
+    r->n_disp = train_disp_blocks(c, r->disp_blocks);
+    long D = (long)dit_num_tokens(&c->model) * c->model.hidden;
+    for (int i = 0; i < r->n_disp; i++) {
+        r->disp_grad[i] = r->model->ops->alloc((size_t)c->batch * D);
+        int k = r->disp_blocks[i];
+        if (r->extra[k]) ddm_fatal("--disp-blocks '%s' names block %d twice", c->disp_blocks, k);
+        r->extra[k] = r->disp_grad[i];
+    }
+}
+
+static void setup_buffers(Run *r) {
+    const TrainConfig *c = r->cfg;
+    long n = (long)r->data.c * r->data.h * r->data.w, B = c->batch;
+    long nout = (long)dit_out_channels(&c->model) * r->data.h * r->data.w;
+    r->x = xmalloc(B * n * sizeof(float));
+    r->noise = xmalloc(B * n * sizeof(float));
+    r->xt = xmalloc(B * n * sizeof(float));
+    r->target = xmalloc(B * n * sizeof(float));
+    r->out = xmalloc(B * nout * sizeof(float));
+    r->d_out = xmalloc(B * nout * sizeof(float));
+    r->t = xmalloc(B * sizeof(float));
+    r->y = xcalloc(B, sizeof(int));
+    r->perm = xmalloc(r->data.n * sizeof(int));
+    r->perm_epoch = -1;
+}
+
+static void setup_model(Run *r) {
+    TrainConfig *c = r->cfg;
+    const Ops *o = &ops_cpu;
+    r->model = dit_create(&c->model, o);
+    r->ema = o->alloc(r->model->total);
+    r->opt_m = o->alloc(r->model->total);
+    r->opt_v = o->alloc(r->model->total);
+    if (c->resume[0]) {
+        StFile *f = checkpoint_open(c->resume);
+        checkpoint_load_tensors(f, r->model, "", r->model->params, 0);
+        checkpoint_load_tensors(f, r->model, "ema.", r->ema, 0);
+        if (!checkpoint_load_tensors(f, r->model, "opt.m.", r->opt_m, 1) ||
+            !checkpoint_load_tensors(f, r->model, "opt.v.", r->opt_v, 1))
+            ddm_fatal("%s: has no optimizer state (opt.m.*, opt.v.*): cannot resume training from it", c->resume);
+        r->step = checkpoint_step(f);
+        st_free(f);
+    } else {
+        dit_init(r->model, c->seed);
+        o->copy(r->ema, r->model->params, r->model->total);
+    }
+}
+
+static void check_data_matches(const Run *r) {
+    const DitConfig *m = &r->cfg->model;
+    const Dataset *d = &r->data;
+    if (d->c != m->in_channels || d->h != m->height || d->w != m->width)
+        ddm_fatal("data '%s' has images of %dx%dx%d but the model expects %dx%dx%d", r->cfg->data, d->c, d->h,
+                  d->w, m->in_channels, m->height, m->width);
+    if (m->num_classes > 0 && (!d->labels || d->num_classes > m->num_classes))
+        ddm_fatal("data '%s' has %d classes but the model has %d", r->cfg->data, d->num_classes, m->num_classes);
+    if (d->n < 1) ddm_fatal("data '%s' holds no images", r->cfg->data);
+}
+
+static void log_step(Run *r, const StepStats *s, double img_s, double disp_share, int final) {
+    const TrainConfig *c = r->cfg;
+    fprintf(r->log,
+            "{\"step\":%lld,\"loss\":%.6g,\"loss_diff\":%.6g,\"loss_disp\":%.6g,\"grad_norm\":%.6g,\"lr\":%.6g,"
+            "\"img_per_s\":%.4g,\"disp_time_share\":%.4g}\n",
+            (long long)r->step, s->loss, s->diff, s->disp, s->grad_norm, s->lr, img_s, disp_share);
+    fflush(r->log);
+    int tty = isatty(fileno(stderr));
+    fprintf(stderr, "%sstep %6lld/%d  loss %.4f  diff %.4f  disp %+.4f (%.1f%% of step)  |g| %.3f  lr %.2e  %.1f img/s%s",
+            tty ? "\r\033[K" : "", (long long)r->step, c->steps, s->loss, s->diff, s->disp, 100 * disp_share,
+            s->grad_norm, s->lr, img_s, tty && !final ? "" : "\n");
+    fflush(stderr);
+}
+
+int train_run(TrainConfig *c) {
+    Run r = {.cfg = c};
+    mkdir(c->out_dir, 0755);
+    struct stat st;
+    if (stat(c->out_dir, &st) != 0 || !S_ISDIR(st.st_mode)) ddm_fatal("--out '%s': cannot create directory", c->out_dir);
+    snprintf(r.ckpt_path, sizeof r.ckpt_path, "%s/ckpt.safetensors", c->out_dir);
+    snprintf(r.log_path, sizeof r.log_path, "%s/log.jsonl", c->out_dir);
+    r.data = dataset_load_fashion_mnist(c->data, "train");
+    check_data_matches(&r);
+    int kind = objective_parse(c->objective);
+    if (kind < 0) ddm_fatal("--objective '%s': expected sit_linear, sit_gvp or ddpm", c->objective);
+    objective_init(&r.obj, (ObjectiveKind)kind);
+    setup_model(&r);
+    setup_dispersive(&r);
+    setup_buffers(&r);
+    if (c->resume[0]) trim_log(r.log_path, r.step);
+    r.log = c->resume[0] ? fopen(r.log_path, "a") : fopen(r.log_path, "w");
+    if (!r.log) ddm_fatal("cannot write the log '%s'", r.log_path);
+    fprintf(stderr, "ddm train: %s, %d blocks x %d hidden, %d heads, patch %d, %.2fM parameters; %s; dispersive %s; "
+            "%d images; steps %lld -> %d\n", c->model.num_classes ? "class-conditional" : "unconditional",
+            c->model.depth, c->model.hidden, c->model.heads, c->model.patch,
+            dit_trainable_count(r.model) / 1e6, c->objective, c->disp_variant, r.data.n, (long long)r.step, c->steps);
+    signal(SIGINT, on_signal);
+    signal(SIGTERM, on_signal);
+    double t_log = now_seconds(), disp_s = 0;
+    int64_t step_log = r.step;
+    StepStats s = {0};
+    while (r.step < c->steps && !g_stop) {
+        s = train_step(&r);
+        disp_s += s.disp_seconds;
+        int final = r.step == c->steps;
+        if (r.step % c->log_every == 0 || final) {
+            double dt = now_seconds() - t_log;
+            log_step(&r, &s, (r.step - step_log) * c->batch / dt, disp_s / dt, final);
+            t_log = now_seconds(); disp_s = 0; step_log = r.step;
+        }
+        if (r.step % c->ckpt_every == 0 || final) save_checkpoint(&r);
+    }
+    if (g_stop) {
+        save_checkpoint(&r);
+        fprintf(stderr, "\nddm train: interrupted at step %lld; checkpoint saved to %s (continue with --resume)\n",
+                (long long)r.step, r.ckpt_path);
+    } else {
+        fprintf(stderr, "ddm train: done; checkpoint %s, log %s\n", r.ckpt_path, r.log_path);
+    }
+    fclose(r.log);
+    return g_stop ? 130 : 0;
+}

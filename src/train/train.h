@@ -1,0 +1,45 @@
+// The training loop: data -> objective -> model -> (Dispersive Loss) -> backward -> clip -> AdamW -> EMA,
+// with logging, atomic checkpoints and bit-exact resume.
+#pragma once
+#include <stdint.h>
+#include "data/dataset.h"
+#include "loss/objective.h"
+#include "nn/dit.h"
+
+#define DISP_MAX_BLOCKS 64
+
+typedef struct {
+    DitConfig model;
+    char objective[16];          // sit_linear | sit_gvp | ddpm
+    float label_dropout;         // probability of replacing a label by the null class (conditional only)
+    // Dispersive Loss
+    char disp_variant[16];       // none | infonce_l2 | infonce_cos | hinge | covariance
+    float disp_lambda, disp_tau, disp_eps;
+    char disp_blocks[64];        // "last", "all", "N" or "N,M,..." (0-based block indices)
+    // optimisation
+    int steps, batch;
+    float lr, beta1, beta2, weight_decay, adam_eps, clip;
+    char schedule[16];           // constant | cosine (linear warmup, then cosine to lr_min)
+    int warmup;
+    float lr_min;
+    float ema_decay;
+    uint64_t seed;
+    // data
+    char data[512];              // directory with Fashion-MNIST IDX files
+    int flip;                    // random horizontal flips
+    // output
+    char out_dir[512];
+    int log_every, ckpt_every;
+    char resume[512];            // checkpoint to continue from ("" = fresh run)
+} TrainConfig;
+
+void train_config_defaults(TrainConfig *c);
+// The config as one JSON object {"model": {...}, "train": {...}} (stored in checkpoint metadata).
+char *train_config_to_json(const TrainConfig *c);
+// Fills c from that JSON; returns 0 if a field is missing or malformed.
+int train_config_from_json(TrainConfig *c, const char *json);
+// Resolves disp_blocks into 0-based indices; fatal with a clear message when malformed.
+int train_disp_blocks(const TrainConfig *c, int *blocks);
+
+// Runs training; returns 0 on success. Fatal (exit 1) on bad input or a non-finite loss.
+int train_run(TrainConfig *c);
