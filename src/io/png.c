@@ -1,0 +1,69 @@
+#include "io/png.h"
+#include "common.h"
+#include <stb_image_write.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+
+// Mid-grey, so the border separates tiles on both dark and light backgrounds.
+#define PNG_BORDER 128
+
+static unsigned char to_byte(float v, float lo, float hi) {
+    float t = (v - lo) / (hi - lo) * 255.0f;
+    if (!(t > 0.0f)) return 0; // also catches NaN
+    if (t >= 255.0f) return 255;
+    return (unsigned char)(t + 0.5f);
+}
+
+static void check_args(const char *path, int n, int c, int h, int w, int ncols, int pad, int scale, float lo,
+                       float hi) {
+    if (c != 1 && c != 3)
+        ddm_fatal("%s: cannot write images with %d channels as PNG (expected 1 for grey or 3 for RGB)", path, c);
+    if (n < 1 || h < 1 || w < 1)
+        ddm_fatal("%s: nothing to write: %d images of %dx%d", path, n, h, w);
+    if (ncols < 1 || pad < 0 || scale < 1)
+        ddm_fatal("%s: bad grid layout: ncols=%d pad=%d scale=%d (need ncols >= 1, pad >= 0, scale >= 1)", path,
+                  ncols, pad, scale);
+    if (!(hi > lo)) ddm_fatal("%s: bad value range [%g, %g] (need hi > lo)", path, lo, hi);
+}
+
+static void write_to_file(void *ctx, void *data, int size) {
+    fwrite(data, 1, (size_t)size, (FILE *)ctx);
+}
+
+// Copies image i (scaled) into its grid cell of canvas (W pixels wide, c bytes per pixel).
+static void blit(unsigned char *canvas, int W, const float *img, int c, int h, int w, int x0, int y0, int scale,
+                 float lo, float hi) {
+    for (int y = 0; y < h * scale; y++)
+        for (int x = 0; x < w * scale; x++)
+            for (int ch = 0; ch < c; ch++) {
+                float v = img[((size_t)ch * h + y / scale) * w + x / scale];
+                canvas[((size_t)(y0 + y) * W + (x0 + x)) * c + ch] = to_byte(v, lo, hi);
+            }
+}
+
+void png_write_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncols, int pad, int scale,
+                    float lo, float hi) {
+    check_args(path, n, c, h, w, ncols, pad, scale, lo, hi);
+    if (ncols > n) ncols = n;
+    int nrows = (n + ncols - 1) / ncols;
+    int64_t cell_w = (int64_t)w * scale, cell_h = (int64_t)h * scale;
+    int64_t W = ncols * (cell_w + pad) + pad, H = nrows * (cell_h + pad) + pad;
+    if (W > (1 << 20) || H > (1 << 20) || W * H * c > INT32_MAX)
+        ddm_fatal("%s: grid of %lldx%lld pixels is too large for a PNG; use fewer images or a smaller scale",
+                  path, (long long)W, (long long)H);
+    unsigned char *canvas = xmalloc((size_t)(W * H * c));
+    memset(canvas, PNG_BORDER, (size_t)(W * H * c));
+    for (int i = 0; i < n; i++) {
+        int64_t x0 = pad + (i % ncols) * (cell_w + pad), y0 = pad + (i / ncols) * (cell_h + pad);
+        blit(canvas, (int)W, imgs + (size_t)i * c * h * w, c, h, w, (int)x0, (int)y0, scale, lo, hi);
+    }
+    AtomicFile af = atomic_open(path);
+    int ok = stbi_write_png_to_func(write_to_file, af.f, (int)W, (int)H, c, canvas, (int)(W * c));
+    free(canvas);
+    if (!ok) {
+        atomic_abort(&af);
+        ddm_fatal("%s: PNG encoding failed", path);
+    }
+    atomic_commit(&af);
+}
