@@ -270,6 +270,12 @@ int train_run(TrainConfig *c) {
     snprintf(r.ckpt_path, sizeof r.ckpt_path, "%s/ckpt.safetensors", c->out_dir);
     snprintf(r.log_path, sizeof r.log_path, "%s/log.jsonl", c->out_dir);
     r.data = dataset_load_fashion_mnist(c->data, "train");
+    if (!c->resume[0]) {   // a fresh model takes its image shape and classes from the data
+        c->model.in_channels = r.data.c;
+        c->model.height = r.data.h;
+        c->model.width = r.data.w;
+        if (c->model.num_classes) c->model.num_classes = r.data.num_classes;
+    }
     check_data_matches(&r);
     int kind = objective_parse(c->objective);
     if (kind < 0) ddm_fatal("--objective '%s': expected sit_linear, sit_gvp or ddpm", c->objective);

@@ -1,0 +1,7 @@
+// Subcommands of the ddm tool, one file each.
+#pragma once
+int cmd_train(int argc, char **argv);
+int cmd_sample(int argc, char **argv);
+int cmd_forward(int argc, char **argv);
+// Applies --threads (0 = all cores) to OpenMP and OpenBLAS.
+void cli_set_threads(int n);

@@ -1,0 +1,77 @@
+// ddm train
+#include <string.h>
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "common.h"
+#include "io/safetensors.h"
+#include "train/checkpoint.h"
+#include "train/train.h"
+
+int cmd_train(int argc, char **argv) {
+    TrainConfig c;
+    train_config_defaults(&c);
+    char variant[16] = "";
+    int unconditional = 0, threads = 0;
+    ArgSpec specs[] = {
+        {"model", ARG_STR, variant, sizeof variant, 0, 0, "named variant S/2 .. XL/8 (sets depth/hidden/heads/patch)", 0},
+        {"depth", ARG_INT, &c.model.depth, 0, 1, 256, "number of transformer blocks", 0},
+        {"hidden", ARG_INT, &c.model.hidden, 0, 4, 16384, "hidden size (multiple of 4 and of heads)", 0},
+        {"heads", ARG_INT, &c.model.heads, 0, 1, 256, "attention heads", 0},
+        {"patch", ARG_INT, &c.model.patch, 0, 1, 64, "patch size", 0},
+        {"learn-sigma", ARG_BOOL, &c.model.learn_sigma, 0, 0, 1, "double the output channels (ignored by the loss)", 0},
+        {"unconditional", ARG_BOOL, &unconditional, 0, 0, 1, "no class labels", 0},
+        {"label-dropout", ARG_FLOAT, &c.label_dropout, 0, 0, 1, "probability of the null label (classifier-free guidance)", 0},
+        {"objective", ARG_STR, c.objective, sizeof c.objective, 0, 0, "sit_linear | sit_gvp | ddpm", 0},
+        {"disp", ARG_STR, c.disp_variant, sizeof c.disp_variant, 0, 0, "Dispersive Loss: none | infonce_l2 | infonce_cos | hinge | covariance", 0},
+        {"disp-lambda", ARG_FLOAT, &c.disp_lambda, 0, 0, 1e6, "weight of the Dispersive Loss", 0},
+        {"disp-tau", ARG_FLOAT, &c.disp_tau, 0, 1e-6, 1e6, "temperature (InfoNCE variants)", 0},
+        {"disp-eps", ARG_FLOAT, &c.disp_eps, 0, 0, 1e6, "margin (hinge)", 0},
+        {"disp-blocks", ARG_STR, c.disp_blocks, sizeof c.disp_blocks, 0, 0, "blocks read: depth/4 | last | all | N[,M..] (0-based)", 0},
+        {"steps", ARG_INT, &c.steps, 0, 1, 1e9, "total training steps", 0},
+        {"batch", ARG_INT, &c.batch, 0, 1, 65536, "batch size", 0},
+        {"lr", ARG_FLOAT, &c.lr, 0, 0, 10, "peak learning rate", 0},
+        {"beta1", ARG_FLOAT, &c.beta1, 0, 0, 0.999999, "AdamW beta1", 0},
+        {"beta2", ARG_FLOAT, &c.beta2, 0, 0, 0.999999, "AdamW beta2", 0},
+        {"wd", ARG_FLOAT, &c.weight_decay, 0, 0, 10, "AdamW weight decay", 0},
+        {"adam-eps", ARG_FLOAT, &c.adam_eps, 0, 1e-12, 1, "AdamW epsilon", 0},
+        {"clip", ARG_FLOAT, &c.clip, 0, 0, 1e6, "gradient clipping max norm (0 = off)", 0},
+        {"schedule", ARG_STR, c.schedule, sizeof c.schedule, 0, 0, "constant | cosine (after --warmup)", 0},
+        {"warmup", ARG_INT, &c.warmup, 0, 0, 1e9, "linear warmup steps", 0},
+        {"lr-min", ARG_FLOAT, &c.lr_min, 0, 0, 10, "final learning rate of the cosine schedule", 0},
+        {"ema", ARG_FLOAT, &c.ema_decay, 0, 0, 1, "EMA decay per step", 0},
+        {"seed", ARG_U64, &c.seed, 0, 0, 1.8e19, "random seed", 0},
+        {"data", ARG_STR, c.data, sizeof c.data, 0, 0, "directory with Fashion-MNIST IDX files", 0},
+        {"flip", ARG_BOOL, &c.flip, 0, 0, 1, "random horizontal flips", 0},
+        {"out", ARG_STR, c.out_dir, sizeof c.out_dir, 0, 0, "run directory (ckpt.safetensors, log.jsonl)", 0},
+        {"log-every", ARG_INT, &c.log_every, 0, 1, 1e9, "steps between log lines", 0},
+        {"ckpt-every", ARG_INT, &c.ckpt_every, 0, 1, 1e9, "steps between checkpoints", 0},
+        {"resume", ARG_STR, c.resume, sizeof c.resume, 0, 0, "continue from this checkpoint (its config wins)", 0},
+        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+    };
+    ArgParser p = {"train", "Train a DiT/SiT on Fashion-MNIST, optionally with Dispersive Loss.", specs,
+                   sizeof specs / sizeof specs[0]};
+    args_parse(&p, argc, argv);
+    cli_set_threads(threads);
+    if (variant[0]) {   // explicit sizes override the named variant
+        DitConfig given = c.model;
+        if (!dit_variant_parse(variant, &c.model))
+            ddm_fatal("--model '%s': expected S, B, L or XL with patch 2, 4 or 8, e.g. S/4", variant);
+        if (args_seen(&p, "depth")) c.model.depth = given.depth;
+        if (args_seen(&p, "hidden")) c.model.hidden = given.hidden;
+        if (args_seen(&p, "heads")) c.model.heads = given.heads;
+        if (args_seen(&p, "patch")) c.model.patch = given.patch;
+    }
+    if (unconditional) c.model.num_classes = 0;
+    if (c.resume[0]) {
+        // The checkpoint's config wins (bit-exact continuation); only where the run goes may change.
+        StFile *f = checkpoint_open(c.resume);
+        TrainConfig r;
+        if (!train_config_from_json(&r, checkpoint_config(f)))
+            ddm_fatal("%s: its \"config\" metadata is not a valid ddm training config", c.resume);
+        st_free(f);
+        r.steps = c.steps; r.log_every = c.log_every; r.ckpt_every = c.ckpt_every;
+        strcpy(r.out_dir, c.out_dir); strcpy(r.resume, c.resume);
+        c = r;
+    }
+    return train_run(&c);
+}

@@ -1,0 +1,35 @@
+// ddm: train, sample and check DiT/SiT diffusion transformers with Dispersive Loss.
+#include <cblas.h>
+#include <omp.h>
+#include <stdio.h>
+#include <string.h>
+#include "cli/cli.h"
+#include "common.h"
+
+void cli_set_threads(int n) {
+    if (n <= 0) return;
+    omp_set_num_threads(n);
+    openblas_set_num_threads(n);
+}
+
+static const struct { const char *name; int (*fn)(int, char **); const char *help; } commands[] = {
+    {"train", cmd_train, "train a DiT/SiT (optionally with Dispersive Loss) and write checkpoints"},
+    {"sample", cmd_sample, "draw samples from a checkpoint (SiT ODE/SDE, DDPM/DDIM) into a PNG grid / .npy"},
+    {"forward", cmd_forward, "run the model once on given .npy inputs (parity checks against PyTorch)"},
+};
+
+static void usage(void) {
+    printf("usage: ddm <command> [flags]   (ddm <command> --help for its flags)\n\ncommands:\n");
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        printf("  %-9s %s\n", commands[i].name, commands[i].help);
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h") || !strcmp(argv[1], "help")) {
+        usage();
+        return argc < 2 ? 1 : 0;
+    }
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+    ddm_fatal("unknown command '%s' (commands: train, sample, forward; see ddm --help)", argv[1]);
+}
