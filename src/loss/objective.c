@@ -43,7 +43,7 @@ static void coefficients(const Objective *o, float t, double *a, double *s, doub
 void objective_make_pair(const Objective *o, float *xt, float *target, const float *x, const float *noise,
                          const float *t, int B, long n) {
     for (int b = 0; b < B; b++) {
-        double a, s, ta, ts;
+        double a = 0, s = 0, ta = 0, ts = 0;
         coefficients(o, t[b], &a, &s, &ta, &ts);
         for (long i = b * n; i < (b + 1) * n; i++) {
             xt[i] = (float)(a * x[i] + s * noise[i]);
