@@ -18,15 +18,12 @@ typedef struct {
     Dataset data;
     Dit *model;
     Objective obj;
-    float *ema, *opt_m, *opt_v;              // device, model layout
+    OptimState opt;
     int64_t step;                            // steps completed
     // per-step host buffers
     float *x, *noise, *xt, *target, *out, *d_out, *t;
     int *y;
-    // Dispersive Loss
-    int disp_variant, n_disp, disp_blocks[DISP_MAX_BLOCKS];
-    float *disp_grad[DISP_MAX_BLOCKS];       // [B, T*H] per chosen block, NULL elsewhere
-    float **extra;                           // depth pointers for dit_backward
+    DispSetup disp;
     // epoch permutation cache
     int *perm;
     int64_t perm_epoch;
@@ -90,67 +87,23 @@ static float lr_at(const TrainConfig *c, int64_t step) {
     return c->lr;
 }
 
-static float clip_and_norm(Run *r) {
-    const Ops *o = r->model->ops;
-    float norm = (float)sqrt(o->sumsq(r->model->grads, r->model->total));
-    float clip = r->cfg->clip;
-    if (clip > 0 && norm > clip) o->scale(r->model->grads, clip / (norm + 1e-6f), r->model->total);
-    return norm;
-}
-
-static void adamw_step(Run *r, float lr) {
-    const TrainConfig *c = r->cfg;
-    Dit *m = r->model;
-    double k = (double)(r->step + 1);
-    float bc1 = (float)(1 - pow(c->beta1, k)), bc2 = (float)(1 - pow(c->beta2, k));
-    for (int i = 0; i < m->n_params; i++) {
-        const ParamInfo *p = &m->info[i];
-        if (!p->trainable) continue;   // frozen pos_embed: no update, no weight decay
-        m->ops->adamw(m->params + p->offset, m->grads + p->offset, r->opt_m + p->offset, r->opt_v + p->offset,
-                      p->numel, lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay, bc1, bc2);
-    }
-    m->ops->ema(r->ema, m->params, m->total, c->ema_decay);
-}
-
 // ---------------------------------------------------------------- one step
-
-static float dispersive_step(Run *r, double *seconds) {
-    if (r->n_disp == 0) return 0;
-    double t0 = now_seconds();
-    const TrainConfig *c = r->cfg;
-    int B = c->batch, D = dit_num_tokens(&c->model) * c->model.hidden;
-    float total = 0, w = c->disp_lambda / r->n_disp;
-    for (int i = 0; i < r->n_disp; i++) {
-        int k = r->disp_blocks[i];
-        total += dispersive_loss_f32(r->model->a.blk[k].out, B, D, r->disp_variant, c->disp_tau, c->disp_eps,
-                                     r->disp_grad[i]);
-        r->model->ops->scale(r->disp_grad[i], w, (size_t)B * D);
-    }
-    *seconds = now_seconds() - t0;
-    return total / r->n_disp;
-}
 
 static StepStats train_step(Run *r) {
     const TrainConfig *c = r->cfg;
-    const Dataset *d = &r->data;
-    int B = c->batch, Cout = dit_out_channels(&c->model);
-    long HW = (long)d->h * d->w, n = d->c * HW;
     StepStats s = {0};
     make_batch(r, r->step);
-    objective_make_pair(&r->obj, r->xt, r->target, r->x, r->noise, r->t, B, n);
-    dit_zero_grad(r->model);
-    dit_forward(r->model, r->out, r->xt, r->t, c->model.num_classes ? r->y : NULL, B);
-    s.diff = objective_loss(r->out, r->target, B, d->c, Cout, HW, r->d_out);
-    s.disp = dispersive_step(r, &s.disp_seconds);
-    s.loss = s.diff + c->disp_lambda * s.disp;
-    dit_backward(r->model, r->d_out, r->extra, NULL);
-    s.grad_norm = clip_and_norm(r);
+    LossParts lp = step_loss_and_grads(r->model, &r->obj, &r->disp, r->x, r->noise, r->t, r->y, c->batch, r->xt,
+                                       r->target, r->out, r->d_out, NULL);
+    s.diff = lp.diff; s.disp = lp.disp; s.loss = lp.total; s.disp_seconds = lp.disp_seconds;
+    s.grad_norm = optim_clip(r->model, c->clip);
     if (!isfinite(s.loss) || !isfinite(s.grad_norm))
         ddm_fatal("non-finite loss at step %lld (diffusion %g, dispersive %g, grad norm %g); stopped. The last "
                   "good checkpoint '%s' is kept; try a lower --lr or --clip 1", (long long)r->step + 1, s.diff,
                   s.disp, s.grad_norm, r->ckpt_path);
     s.lr = lr_at(c, r->step);
-    adamw_step(r, s.lr);
+    optim_adamw(r->model, &r->opt, r->step, s.lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay);
+    optim_ema(r->model, &r->opt, c->ema_decay);
     r->step++;
     return s;
 }
@@ -159,7 +112,7 @@ static StepStats train_step(Run *r) {
 
 static void save_checkpoint(Run *r) {
     char *json = train_config_to_json(r->cfg);
-    CheckpointOut co = {.model = r->model, .ema = r->ema, .opt_m = r->opt_m, .opt_v = r->opt_v,
+    CheckpointOut co = {.model = r->model, .ema = r->opt.ema, .opt_m = r->opt.m, .opt_v = r->opt.v,
                         .step = r->step, .seed = r->cfg->seed, .config_json = json};
     checkpoint_save(r->ckpt_path, &co);
     free(json);
@@ -182,21 +135,16 @@ static void trim_log(const char *path, int64_t step) {
 
 static void setup_dispersive(Run *r) {
     const TrainConfig *c = r->cfg;
-    r->extra = xcalloc(c->model.depth, sizeof(float *));
-    if (strcmp(c->disp_variant, "none") == 0 || c->disp_lambda == 0) return;
-    r->disp_variant = dispersive_variant_parse(c->disp_variant);
-    if (r->disp_variant < 0)
-        ddm_fatal("--disp '%s': expected none, infonce_l2, infonce_cos, hinge or covariance", c->disp_variant);
-    if (c->batch < 2)
-        fprintf(stderr, "ddm: warning: Dispersive Loss needs a batch of at least 2; with --batch 1 it is 0\n");
-    r->n_disp = train_disp_blocks(c, r->disp_blocks);
-    long D = (long)dit_num_tokens(&c->model) * c->model.hidden;
-    for (int i = 0; i < r->n_disp; i++) {
-        r->disp_grad[i] = r->model->ops->alloc((size_t)c->batch * D);
-        int k = r->disp_blocks[i];
-        if (r->extra[k]) ddm_fatal("--disp-blocks '%s' names block %d twice", c->disp_blocks, k);
-        r->extra[k] = r->disp_grad[i];
+    int variant = -1, blocks[DISP_MAX_BLOCKS], n = 0;
+    if (strcmp(c->disp_variant, "none") != 0 && c->disp_lambda != 0) {
+        variant = dispersive_variant_parse(c->disp_variant);
+        if (variant < 0)
+            ddm_fatal("--disp '%s': expected none, infonce_l2, infonce_cos, hinge or covariance", c->disp_variant);
+        if (c->batch < 2)
+            fprintf(stderr, "ddm: warning: Dispersive Loss needs a batch of at least 2; with --batch 1 it is 0\n");
+        n = train_disp_blocks(c, blocks);
     }
+    disp_setup_init(&r->disp, r->model, variant, c->disp_lambda, c->disp_tau, c->disp_eps, blocks, n, c->batch);
 }
 
 static void setup_buffers(Run *r) {
@@ -219,21 +167,19 @@ static void setup_model(Run *r) {
     TrainConfig *c = r->cfg;
     const Ops *o = &ops_cpu;
     r->model = dit_create(&c->model, o);
-    r->ema = o->alloc(r->model->total);
-    r->opt_m = o->alloc(r->model->total);
-    r->opt_v = o->alloc(r->model->total);
     if (c->resume[0]) {
         StFile *f = checkpoint_open(c->resume);
         checkpoint_load_tensors(f, r->model, "", r->model->params, 0);
-        checkpoint_load_tensors(f, r->model, "ema.", r->ema, 0);
-        if (!checkpoint_load_tensors(f, r->model, "opt.m.", r->opt_m, 1) ||
-            !checkpoint_load_tensors(f, r->model, "opt.v.", r->opt_v, 1))
+        optim_init(&r->opt, r->model);
+        checkpoint_load_tensors(f, r->model, "ema.", r->opt.ema, 0);
+        if (!checkpoint_load_tensors(f, r->model, "opt.m.", r->opt.m, 1) ||
+            !checkpoint_load_tensors(f, r->model, "opt.v.", r->opt.v, 1))
             ddm_fatal("%s: has no optimizer state (opt.m.*, opt.v.*): cannot resume training from it", c->resume);
         r->step = checkpoint_step(f);
         st_free(f);
     } else {
         dit_init(r->model, c->seed);
-        o->copy(r->ema, r->model->params, r->model->total);
+        optim_init(&r->opt, r->model);
     }
 }
 

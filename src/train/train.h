@@ -5,8 +5,7 @@
 #include "data/dataset.h"
 #include "loss/objective.h"
 #include "nn/dit.h"
-
-#define DISP_MAX_BLOCKS 64
+#include "train/step.h"
 
 typedef struct {
     DitConfig model;

@@ -1,0 +1,90 @@
+#include "train/step.h"
+#include <math.h>
+#include <stdlib.h>
+#include "common.h"
+#include "loss/dispersive.h"
+
+void disp_setup_init(DispSetup *d, const Dit *m, int variant, float lambda, float tau, float eps,
+                     const int *blocks, int n_blocks, int B) {
+    d->variant = lambda == 0 ? -1 : variant;
+    d->lambda = lambda; d->tau = tau; d->eps = eps;
+    d->extra = xcalloc(m->cfg.depth, sizeof(float *));
+    d->n_blocks = d->variant < 0 ? 0 : n_blocks;
+    long D = (long)dit_num_tokens(&m->cfg) * m->cfg.hidden;
+    for (int i = 0; i < d->n_blocks; i++) {
+        int k = blocks[i];
+        if (k < 0 || k >= m->cfg.depth) ddm_fatal("Dispersive Loss block %d does not exist (blocks 0 to %d)", k, m->cfg.depth - 1);
+        if (d->extra[k]) ddm_fatal("Dispersive Loss block %d is listed twice", k);
+        d->blocks[i] = k;
+        d->grad[i] = m->ops->alloc((size_t)B * D);
+        d->extra[k] = d->grad[i];
+    }
+}
+
+void disp_setup_free(DispSetup *d, const Dit *m) {
+    for (int i = 0; i < d->n_blocks; i++) m->ops->free(d->grad[i]);
+    free(d->extra);
+}
+
+// The average over the chosen blocks, so lambda keeps its meaning with a list (SPEC §1.1).
+static float dispersive_forward_backward(Dit *m, DispSetup *d, int B, double *seconds) {
+    *seconds = 0;
+    if (d->n_blocks == 0) return 0;
+    double t0 = now_seconds();
+    int D = dit_num_tokens(&m->cfg) * m->cfg.hidden;
+    float total = 0, w = d->lambda / d->n_blocks;
+    for (int i = 0; i < d->n_blocks; i++) {
+        total += dispersive_loss_f32(m->a.blk[d->blocks[i]].out, B, D, (DispVariant)d->variant, d->tau, d->eps, d->grad[i]);
+        m->ops->scale(d->grad[i], w, (size_t)B * D);
+    }
+    *seconds = now_seconds() - t0;
+    return total / d->n_blocks;
+}
+
+LossParts step_loss_and_grads(Dit *m, const Objective *o, DispSetup *d, const float *x, const float *noise,
+                              const float *t, const int *y, int B, float *xt, float *target, float *out,
+                              float *d_out, float *d_xt) {
+    const DitConfig *c = &m->cfg;
+    long HW = (long)c->height * c->width, n = c->in_channels * HW;
+    LossParts s;
+    objective_make_pair(o, xt, target, x, noise, t, B, n);
+    dit_zero_grad(m);
+    dit_forward(m, out, xt, t, c->num_classes ? y : NULL, B);
+    s.diff = objective_loss(out, target, B, c->in_channels, dit_out_channels(c), HW, d_out);
+    s.disp = dispersive_forward_backward(m, d, B, &s.disp_seconds);
+    s.total = s.diff + (d->n_blocks ? d->lambda * s.disp : 0);
+    dit_backward(m, d_out, d->extra, d_xt);
+    return s;
+}
+
+void optim_init(OptimState *s, const Dit *m) {
+    s->m = m->ops->alloc(m->total);
+    s->v = m->ops->alloc(m->total);
+    s->ema = m->ops->alloc(m->total);
+    m->ops->copy(s->ema, m->params, m->total);
+}
+
+void optim_free(OptimState *s, const Dit *m) {
+    m->ops->free(s->m);
+    m->ops->free(s->v);
+    m->ops->free(s->ema);
+}
+
+float optim_clip(Dit *m, float max_norm) {
+    float norm = (float)sqrt(m->ops->sumsq(m->grads, m->total));
+    if (max_norm > 0 && norm > max_norm) m->ops->scale(m->grads, max_norm / (norm + 1e-6f), m->total);
+    return norm;
+}
+
+void optim_adamw(Dit *m, OptimState *s, int64_t step_index, float lr, float beta1, float beta2, float eps, float wd) {
+    double k = (double)(step_index + 1);
+    float bc1 = (float)(1 - pow(beta1, k)), bc2 = (float)(1 - pow(beta2, k));
+    for (int i = 0; i < m->n_params; i++) {
+        const ParamInfo *p = &m->info[i];
+        if (!p->trainable) continue;   // frozen pos_embed: no update, no weight decay
+        m->ops->adamw(m->params + p->offset, m->grads + p->offset, s->m + p->offset, s->v + p->offset, p->numel,
+                      lr, beta1, beta2, eps, wd, bc1, bc2);
+    }
+}
+
+void optim_ema(const Dit *m, OptimState *s, float decay) { m->ops->ema(s->ema, m->params, m->total, decay); }
