@@ -1,7 +1,9 @@
-# ddm build. `make` builds build/libddm.a and build/ddm; `make test` builds and runs the tests.
+# ddm build. `make` builds build/ddm, build/libddm.a and build/libddm.so; `make test` builds and runs
+# every test (C unit tests, PyTorch-twin parity, CLI tests).
 CC      ?= gcc
+PYTHON  ?= /usr/bin/python3
 CFLAGS  ?= -O3 -march=native -fno-math-errno
-CFLAGS  += -std=gnu11 -Wall -Wextra -fopenmp -Iinclude -Isrc -I/usr/include/stb -MMD -MP
+CFLAGS  += -std=gnu11 -Wall -Wextra -fopenmp -fPIC -Iinclude -Isrc -I/usr/include/stb -MMD -MP
 LDLIBS  = -lopenblas -llapacke -lcjson -lstb -lz -lm -fopenmp
 
 LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
@@ -12,11 +14,15 @@ LIB_OBJ  := $(LIB_SRC:%.c=build/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=build/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=build/tests/%)
 
-all: build/ddm
+all: build/ddm build/libddm.so
 
 build/libddm.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
+	rm -f $@
 	ar rcs $@ $^
+
+build/libddm.so: $(LIB_OBJ)
+	$(CC) -shared -o $@ $^ $(LDLIBS)
 
 build/ddm: $(CLI_OBJ) build/libddm.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) build/libddm.a $(LDLIBS)
@@ -29,9 +35,14 @@ build/tests/%: tests/%.c tests/test.h build/libddm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< build/libddm.a $(LDLIBS)
 
-tests: $(TESTS) build/ddm
+# Reference values from the PyTorch twin (Debian's python3-torch), regenerated when the twin changes.
+build/ref/.stamp: tools/twin.py tools/st.py
+	@mkdir -p build/ref
+	$(PYTHON) tools/twin.py --out build/ref
+	touch $@
 
-# Runs every C test binary; tools/run_tests.sh prints the closing "N passed, N failed" line.
+tests: $(TESTS) build/ddm build/ref/.stamp
+
 test: tests
 	bash tools/run_tests.sh
 

@@ -3,7 +3,7 @@
 #include <string.h>
 #include "cli/args.h"
 #include "cli/cli.h"
-#include "cli/model_load.h"
+#include "train/model_load.h"
 #include "common.h"
 #include "io/npy.h"
 #include "io/png.h"

@@ -2,6 +2,7 @@
 // the B x B part below in double, the BLAS / O(B*D) part in dispersive_impl.inc, included for float
 // and for double.
 #include "loss/dispersive.h"
+#include "ddm.h"
 #include "common.h"
 #include <cblas.h>
 #include <math.h>

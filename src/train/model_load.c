@@ -1,4 +1,4 @@
-#include "cli/model_load.h"
+#include "train/model_load.h"
 #include "common.h"
 #include "train/checkpoint.h"
 

@@ -1,0 +1,13 @@
+#!/usr/bin/env bash
+# Installs everything ddm needs from Debian's packages (idempotent; needs root or sudo).
+set -euo pipefail
+PKGS=(build-essential libopenblas-openmp-dev liblapacke-dev libcjson-dev libstb-dev zlib1g-dev
+      dataset-fashion-mnist python3-numpy python3-torch)
+missing=()
+for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
+if [ ${#missing[@]} -eq 0 ]; then echo "setup: all dependencies present"; exit 0; fi
+SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+echo "setup: installing ${missing[*]}"
+$SUDO apt-get update -qq
+DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+echo "setup: done"
