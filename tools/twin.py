@@ -1,0 +1,282 @@
+#!/usr/bin/python3
+"""PyTorch twin: writes the reference values ddm's C tests compare against.
+
+    /usr/bin/python3 tools/twin.py --out DIR     # DIR/<case>.safetensors, dispersive, schedule
+    /usr/bin/python3 tools/twin.py --selftest    # gradcheck + parameter counts
+
+(/usr/bin/python3 is Debian's, which has python3-torch; the pyenv python3 has not.)
+Everything is deterministic: fixed seeds, one thread, float32 model maths.
+"""
+import argparse
+import json
+import math
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import st                                    # noqa: E402
+from twin_model import (DISP, DiT, ddpm_schedule, diffusion_loss,  # noqa: E402
+                        dispersive_loss, make_xt_target, sincos_2d, timestep_freq)
+
+ADAMW = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
+         "weight_decay": 0.01, "steps": 3, "clip": 1.0}
+BASE = {"depth": 2, "hidden": 32, "heads": 4, "patch": 2, "in_channels": 1,
+        "input_size": [8, 8], "num_classes": 3, "learn_sigma": False,
+        "objective": "sit_linear", "disp_variant": "infonce_l2", "disp_lambda": 0.5,
+        "disp_tau": 0.5, "disp_eps": 1.0, "disp_blocks": [0], "batch": 4,
+        "adamw": ADAMW, "ema_decay": 0.9}
+
+
+def case(**kw):
+    cfg = json.loads(json.dumps(BASE))          # deep copy
+    adamw = kw.pop("adamw", {})
+    cfg.update(kw)
+    cfg["adamw"].update(adamw)
+    return cfg
+
+
+CASES = {
+    "sit_cond": case(),
+    "sit_uncond_sigma": case(depth=3, hidden=24, heads=2, in_channels=2, input_size=[4, 6],
+                             num_classes=0, learn_sigma=True, objective="sit_gvp",
+                             disp_variant="infonce_cos", disp_lambda=0.25, disp_tau=1.0,
+                             disp_blocks=[0, 2], batch=3),
+    # clip 0.05 here so gradient clipping is certainly active in one case.
+    "dit_ddpm": case(heads=2, patch=4, in_channels=3, num_classes=5, learn_sigma=True,
+                     objective="ddpm", disp_variant="hinge", disp_lambda=0.3, disp_eps=1.0,
+                     disp_blocks=[1], adamw={"clip": 0.05}),
+    # The covariance loss (scaled by 1/D) is ~2e-5 here; lambda 1000 makes its
+    # gradient ~7% of the total so a bug in that path cannot hide under rtol.
+    "sit_cov": case(hidden=16, heads=2, input_size=[4, 4], num_classes=2,
+                    disp_variant="covariance", disp_lambda=1000.0, disp_blocks=[1], batch=3),
+    # clip 10 here so one case runs with clipping inactive.
+    "sit_nodisp": case(disp_variant="none", disp_lambda=0.0, adamw={"clip": 10.0}),
+}
+
+
+# ----------------------------------------------------------------------------
+# Model cases
+
+def randomize_(model, gen):
+    """Overwrite every trainable parameter (the zero-initialised adaLN/final ones
+    too) so that every gradient path carries signal; pos_embed stays sin-cos."""
+    with torch.no_grad():
+        for name, p in model.named_parameters():
+            if not p.requires_grad:
+                continue
+            if name.endswith("embedding_table.weight") or p.dim() == 1:
+                std = 0.05
+            else:                               # Linear [out,in] / conv [out,C,p,p]
+                std = 0.3 / math.sqrt(p[0].numel())
+            p.copy_(torch.randn(p.shape, generator=gen) * std)
+
+
+def make_inputs(cfg, gen):
+    B, C, (Hh, Ww) = cfg["batch"], cfg["in_channels"], cfg["input_size"]
+    x = torch.rand(B, C, Hh, Ww, generator=gen) * 2 - 1
+    noise = torch.randn(B, C, Hh, Ww, generator=gen)
+    if cfg["objective"] == "ddpm":
+        t = torch.randint(0, 1000, (B,), generator=gen).float()
+        t[0], t[1] = 999.0, 0.0                  # both ends of the schedule
+    else:
+        t = torch.rand(B, generator=gen) * 0.98 + 0.01
+    y = None
+    if cfg["num_classes"] > 0:
+        y = torch.randint(0, cfg["num_classes"], (B,), generator=gen)
+        y[-1] = cfg["num_classes"]               # one null label
+    return x, noise, t, y
+
+
+def total_loss(model, cfg, xt, t, y, target, trace):
+    out = model(xt, t, y, trace=trace)
+    diff = diffusion_loss(out, target)
+    zs = [trace[f"block.{k}"] for k in cfg["disp_blocks"]]
+    disp = dispersive_loss(cfg["disp_variant"], zs, cfg["disp_tau"], cfg["disp_eps"])
+    return out, diff, disp, diff + cfg["disp_lambda"] * disp
+
+
+def f32(t):
+    return t.detach().cpu().numpy().astype(np.float32)
+
+
+def forward_backward_record(model, cfg, x, noise, t, y, rec):
+    """One forward/backward at the initial weights; records activations and grads."""
+    xt, tm, target = make_xt_target(cfg["objective"], x, noise, t)
+    xt = xt.detach().requires_grad_(True)
+    trace = {}
+    out, diff, disp, loss = total_loss(model, cfg, xt, tm, y, target, trace)
+    # d disp / d x_t alone (no lambda): checks the dispersive backward path through
+    # the network at full scale, however small lambda * disp is next to diff.
+    if cfg["disp_variant"] != "none":
+        rec["grad.disp.in.xt"] = f32(torch.autograd.grad(disp, xt, retain_graph=True)[0])
+    model.zero_grad()
+    loss.backward()
+    rec["out.xt"], rec["out.target"], rec["out.model"] = f32(xt), f32(target), f32(out)
+    for k, v in trace.items():
+        rec[f"out.{k}"] = f32(v)
+    rec["loss.diff"], rec["loss.disp"] = f32(diff).reshape(1), f32(disp).reshape(1)
+    rec["loss.total"] = f32(loss).reshape(1)
+    for name, p in model.named_parameters():
+        if p.requires_grad:
+            rec[f"grad.{name}"] = f32(p.grad)
+    rec["grad.in.xt"] = f32(xt.grad)
+    return xt.detach(), tm, target
+
+
+def train_record(model, cfg, xt, tm, y, target, rec):
+    """`steps` AdamW steps on the same batch, with clipping and an EMA."""
+    a = cfg["adamw"]
+    named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
+    params = [p for _, p in named]
+    opt = torch.optim.AdamW(params, lr=a["lr"], betas=(a["beta1"], a["beta2"]),
+                            eps=a["eps"], weight_decay=a["weight_decay"])
+    ema = {n: p.detach().clone() for n, p in named}
+    losses, norms = [], []
+    for _ in range(a["steps"]):
+        opt.zero_grad()
+        _, _, _, loss = total_loss(model, cfg, xt, tm, y, target, {})
+        loss.backward()
+        norms.append(float(torch.nn.utils.clip_grad_norm_(params, a["clip"])))
+        losses.append(float(loss))
+        opt.step()
+        with torch.no_grad():
+            for n, p in named:
+                ema[n].mul_(cfg["ema_decay"]).add_(p, alpha=1 - cfg["ema_decay"])
+    for n, p in named:
+        rec[f"adamw.{n}"], rec[f"ema.{n}"] = f32(p), f32(ema[n])
+    rec["adamw.loss"] = np.array(losses, np.float32)
+    rec["adamw.gradnorm"] = np.array(norms, np.float32)
+    return norms
+
+
+def write_model_case(name, cfg, out_dir, seed):
+    gen = torch.Generator().manual_seed(seed)
+    model = DiT(cfg)
+    randomize_(model, gen)
+    x, noise, t, y = make_inputs(cfg, gen)
+    rec = {k: f32(v) for k, v in model.state_dict().items()}   # the weights used
+    rec["in.x"], rec["in.noise"], rec["in.t"] = f32(x), f32(noise), f32(t)
+    if y is not None:
+        rec["in.y"] = y.numpy().astype(np.int64)
+    xt, tm, target = forward_backward_record(model, cfg, x, noise, t, y, rec)
+    norms = train_record(model, cfg, xt, tm, y, target, rec)
+    st.save(os.path.join(out_dir, f"{name}.safetensors"), rec, {"config": json.dumps(cfg)})
+    clipped = any(n > cfg["adamw"]["clip"] for n in norms)
+    print(f"{name:18s} diff {rec['loss.diff'][0]:.5f} disp {rec['loss.disp'][0]:+.5f} "
+          f"total {rec['loss.total'][0]:.5f} gradnorm {norms[0]:.4f} "
+          f"clip {cfg['adamw']['clip']} ({'active' if clipped else 'inactive'}) "
+          f"tensors {len(rec)}")
+
+
+# ----------------------------------------------------------------------------
+# Dispersive-only and schedule references (float64)
+
+DISP_CASES = [  # B, D, tau, eps, scale
+    (2, 5, 0.5, 1.0, 1.0),
+    (3, 64, 1.0, 1.0, 1.0),
+    (8, 64, 0.5, 2.0, 1.0),
+    (8, 5, 0.25, 0.5, 1.0),
+    (8, 64, 0.5, 1.0, 30.0),                    # huge distances: needs a stable LSE
+    (3, 5, 2.0, 1.0, 30.0),
+]
+
+
+def write_dispersive(out_dir):
+    gen = torch.Generator().manual_seed(1234)
+    rec, meta = {}, []
+    for i, (B, D, tau, eps, scale) in enumerate(DISP_CASES):
+        z = torch.randn(B, D, generator=gen, dtype=torch.float64) * scale
+        rec[f"z.{i}"] = z.numpy()
+        for v, fn in DISP.items():
+            zz = z.clone().requires_grad_(True)
+            loss = fn(zz, tau=tau, eps=eps)
+            loss.backward()
+            rec[f"loss.{v}.{i}"] = loss.detach().numpy().reshape(1)
+            rec[f"grad.{v}.{i}"] = zz.grad.numpy()
+        meta.append({"i": i, "B": B, "D": D, "tau": tau, "eps": eps})
+    st.save(os.path.join(out_dir, "dispersive.safetensors"), rec, {"cases": json.dumps(meta)})
+    print(f"dispersive         {len(DISP_CASES)} cases x {len(DISP)} variants")
+
+
+POS_GRIDS = [(2, 3, 8), (7, 7, 384), (4, 4, 16), (2, 4, 24)]   # gh, gw, D
+
+
+def write_schedule(out_dir):
+    betas, ab = ddpm_schedule()
+    t = torch.tensor([0.0, 1.0, 0.5, 250.0, 999.0], dtype=torch.float64)
+    rec = {"ddpm.betas": betas, "ddpm.alphas_cumprod": ab,
+           "temb.t": t.numpy(), "temb.freq": timestep_freq(t).numpy()}
+    for gh, gw, d in POS_GRIDS:
+        rec[f"pos_embed.{gh}x{gw}.{d}"] = sincos_2d(d, gh, gw)
+    st.save(os.path.join(out_dir, "schedule.safetensors"), rec,
+            {"pos_grids": json.dumps([{"gh": a, "gw": b, "D": c} for a, b, c in POS_GRIDS])})
+    print("schedule           ddpm, temb, pos_embed")
+
+
+# ----------------------------------------------------------------------------
+# Self-test
+
+def selftest():
+    ok = True
+    gen = torch.Generator().manual_seed(7)
+    for v, fn in DISP.items():
+        for B, D, tau, eps in [(2, 5, 0.5, 1.0), (4, 6, 1.0, 2.0)]:
+            z = torch.randn(B, D, generator=gen, dtype=torch.float64, requires_grad=True)
+            good = torch.autograd.gradcheck(lambda zz: fn(zz, tau=tau, eps=eps), (z,))
+            print(f"gradcheck {v:12s} B={B} D={D}: {'ok' if good else 'FAIL'}")
+            ok &= good
+    # Stability: with huge distances InfoNCE-L2 must reach exactly -log B.
+    z = torch.randn(8, 64, generator=gen, dtype=torch.float64) * 30
+    lv = float(DISP["infonce_l2"](z, tau=0.5))
+    good = abs(lv + math.log(8)) < 1e-12
+    print(f"infonce_l2 far apart = {lv:.15f} (-log 8 = {-math.log(8):.15f}): "
+          f"{'ok' if good else 'FAIL'}")
+    ok &= good
+    ok &= check_param_counts()
+    print("selftest", "PASSED" if ok else "FAILED")
+    return ok
+
+
+# (depth, hidden, heads), published count at 32x32x4 latents, patch 2, learned sigma,
+# 1000 classes. S/B/L are given to 0.01M, XL exactly.
+VARIANTS = {"S/2": ((12, 384, 6), 32.96e6, 0.005e6), "B/2": ((12, 768, 12), 130.51e6, 0.005e6),
+            "L/2": ((24, 1024, 16), 458.10e6, 0.005e6), "XL/2": ((28, 1152, 16), 675129632, 0)}
+
+
+def check_param_counts():
+    ok = True
+    for name, ((depth, hidden, heads), want, tol) in VARIANTS.items():
+        cfg = {"depth": depth, "hidden": hidden, "heads": heads, "patch": 2, "in_channels": 4,
+               "input_size": [32, 32], "num_classes": 1000, "learn_sigma": True}
+        model = DiT(cfg, device="meta")         # shapes only: no memory, no init time
+        n_all = sum(p.numel() for p in model.parameters())
+        n_train = sum(p.numel() for p in model.parameters() if p.requires_grad)
+        good = abs(n_all - want) <= tol
+        print(f"DiT-{name:4s}: {n_all:,} incl. pos_embed ({n_train:,} trainable); "
+              f"SPEC {want:,.0f}: {'ok' if good else 'FAIL'}")
+        ok &= good
+    return ok
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--out", help="directory for the reference .safetensors files")
+    ap.add_argument("--selftest", action="store_true")
+    args = ap.parse_args()
+    torch.set_num_threads(1)
+    if args.selftest:
+        sys.exit(0 if selftest() else 1)
+    if not args.out:
+        ap.error("--out DIR or --selftest is required")
+    os.makedirs(args.out, exist_ok=True)
+    for i, (name, cfg) in enumerate(CASES.items()):
+        write_model_case(name, cfg, args.out, seed=100 + i)
+    write_dispersive(args.out)
+    write_schedule(args.out)
+
+
+if __name__ == "__main__":
+    main()
