@@ -167,13 +167,17 @@ Dit *dit_create(const DitConfig *cfg, const Ops *ops) {
 
 // ---------------------------------------------------------------- embeddings and init
 
+// Computed as DiT does in float32 (frequencies and their products with t rounded to float), so that
+// large DDPM timesteps give the same embedding as PyTorch.
 void dit_timestep_embedding(float *out, const float *t, int B) {
     int half = DIT_FREQ_DIM / 2;
+    const float neg_log_period = (float)-log(10000.0);
     for (int b = 0; b < B; b++)
         for (int k = 0; k < half; k++) {
-            double arg = (double)t[b] * exp(-log(10000.0) * k / half);
-            out[b * DIT_FREQ_DIM + k] = (float)cos(arg);
-            out[b * DIT_FREQ_DIM + half + k] = (float)sin(arg);
+            float freq = (float)exp((double)(neg_log_period * (float)k / (float)half));
+            float arg = t[b] * freq;
+            out[b * DIT_FREQ_DIM + k] = (float)cos((double)arg);
+            out[b * DIT_FREQ_DIM + half + k] = (float)sin((double)arg);
         }
 }
 
