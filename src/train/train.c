@@ -201,10 +201,12 @@ static void log_step(Run *r, const StepStats *s, double img_s, double disp_share
             "\"img_per_s\":%.4g,\"disp_time_share\":%.4g}\n",
             (long long)r->step, s->loss, s->diff, s->disp, s->grad_norm, s->lr, img_s, disp_share);
     fflush(r->log);
+    double eta = img_s > 0 ? (double)(c->steps - r->step) * c->batch / img_s : 0;
     int tty = isatty(fileno(stderr));
-    fprintf(stderr, "%sstep %6lld/%d  loss %.4f  diff %.4f  disp %+.4f (%.1f%% of step)  |g| %.3f  lr %.2e  %.1f img/s%s",
+    fprintf(stderr, "%sstep %6lld/%d  loss %.4f  diff %.4f  disp %+.4f (%.1f%% of step)  |g| %.3f  lr %.2e  "
+            "%.1f img/s  eta %dm%02ds%s",
             tty ? "\r\033[K" : "", (long long)r->step, c->steps, s->loss, s->diff, s->disp, 100 * disp_share,
-            s->grad_norm, s->lr, img_s, tty && !final ? "" : "\n");
+            s->grad_norm, s->lr, img_s, (int)eta / 60, (int)eta % 60, tty && !final ? "" : "\n");
     fflush(stderr);
 }
 

@@ -19,4 +19,16 @@ cp $TMP/b/ckpt.safetensors $TMP/b6.safetensors
 expect_ok "resume again" $DDM train --resume $TMP/b6.safetensors --steps 7 --out $TMP/b --log-every 1 --threads 2
 check_not "stale log lines dropped" grep -q '"step":99' $TMP/b/log.jsonl
 check "log continues at step 7" test "$(tail -1 $TMP/b/log.jsonl | cut -c1-10)" = '{"step":7,'
+# Ctrl-C (SIGINT) saves a checkpoint at the current step and exits 130; the run resumes from it.
+$DDM train $TINY --batch 4 --steps 100000 --ckpt-every 100000 --out $TMP/int > /dev/null 2>&1 &
+pid=$!
+sleep 4
+kill -INT $pid
+wait $pid; rc=$?
+check "interrupted run exits 130 (got $rc)" test $rc -eq 130
+check "interrupted run saved a checkpoint" test -s $TMP/int/ckpt.safetensors
+step=$($PY -c "import json,struct,sys; f=open('$TMP/int/ckpt.safetensors','rb'); n=struct.unpack('<Q',f.read(8))[0]; print(json.loads(f.read(n))['__metadata__']['step'])")
+check "interrupted at a step > 0 (got $step)" test "$step" -gt 0
+expect_ok "resume the interrupted run" $DDM train --resume $TMP/int/ckpt.safetensors --steps $((step + 1)) --out $TMP/int
+check "resumed run logged step $((step + 1))" grep -q "\"step\":$((step + 1))," $TMP/int/log.jsonl
 finish
