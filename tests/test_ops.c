@@ -183,6 +183,19 @@ static void test_f32_matches_f64(void) {
     ops_cpu.attention_fwd(of, af, qf, B, T, C, NH);
     for (int i = 0; i < B * T * C; i++) ref[i] = (float)out[i];
     CHECK(close_enough(of, ref, B * T * C, 1e-6, 1e-5, "attention f32"), "attention f32 vs f64");
+    // GELU's float path uses a vectorised tanh: it must stay within float rounding of the double one,
+    // over the whole range including the saturated tails.
+    enum { N = 4001 };
+    static double xd[N], yd[N], gd[N], ones[N];
+    static float xf[N], yf[N], gf[N], onesf[N], yr[N], gr[N];
+    for (int i = 0; i < N; i++) { xd[i] = -20 + 40.0 * i / (N - 1); xf[i] = (float)xd[i]; ones[i] = 1; onesf[i] = 1; }
+    gelu_fwd_f64(yd, xd, N);
+    gelu_bwd_f64(gd, ones, xd, N);
+    ops_cpu.gelu_fwd(yf, xf, N);
+    ops_cpu.gelu_bwd(gf, onesf, xf, N);
+    for (int i = 0; i < N; i++) { yr[i] = (float)yd[i]; gr[i] = (float)gd[i]; }
+    CHECK(close_enough(yf, yr, N, 2e-6, 1e-5, "gelu f32"), "gelu f32 vs f64");
+    CHECK(close_enough(gf, gr, N, 2e-6, 1e-5, "gelu' f32"), "gelu backward f32 vs f64");
 }
 
 static void test_adamw_matches_formula(void) {
