@@ -62,7 +62,11 @@ int cmd_forward(int argc, char **argv) {
     npy_save_f32(outp, 4, os, out);
     if (block >= 0) {
         int64_t bs[3] = {B, dit_num_tokens(c), c->hidden};
-        npy_save_f32(bout, 3, bs, m->a.blk[block].out);
+        size_t nb = (size_t)B * bs[1] * bs[2];
+        float *z = xmalloc(nb * sizeof(float));
+        m->ops->to_host(z, m->a.blk[block].out, nb);   // activations live on the backend's device
+        npy_save_f32(bout, 3, bs, z);
+        free(z);
     }
     free(out);
     free(y);
