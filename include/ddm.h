@@ -32,6 +32,19 @@ void ddm_model_forward(ddm_model *m, const float *x, const float *t, const int *
 const float *ddm_model_block_output(const ddm_model *m, int k);
 void ddm_model_free(ddm_model *m);
 
+// A patch-wise PCA tokenizer written by `ddm pca` (l-DAE). Latents are [n, tokens, d], tokens =
+// (height/patch)*(width/patch) in row-major order; each p x p x C patch (flattened in (c, i, j) order)
+// maps to z = V (x - mean), V the top d principal components (z / sqrt(eigenvalue) if whitened).
+// Images whose channels differ from the tokenizer's, or whose size the patch does not divide, are a
+// one-line error.
+typedef struct ddm_pca ddm_pca;
+ddm_pca *ddm_pca_load(const char *path);
+int ddm_pca_dim(const ddm_pca *p); // d
+void ddm_pca_encode(const ddm_pca *p, const float *imgs, int n, int channels, int height, int width, float *latents);
+// Inverse PCA: imgs [n, channels, height, width] = V^T z + mean.
+void ddm_pca_decode(const ddm_pca *p, const float *latents, int n, int channels, int height, int width, float *imgs);
+void ddm_pca_free(ddm_pca *p);
+
 #ifdef __cplusplus
 }
 #endif

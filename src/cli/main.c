@@ -16,6 +16,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"train", cmd_train, "train a DiT/SiT (optionally with Dispersive Loss) and write checkpoints"},
     {"sample", cmd_sample, "draw samples from a checkpoint (SiT ODE/SDE, DDPM/DDIM) into a PNG grid / .npy"},
     {"forward", cmd_forward, "run the model once on given .npy inputs (parity checks against PyTorch)"},
+    {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on Fashion-MNIST patches"},
 };
 
 static void usage(void) {
