@@ -32,5 +32,5 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    ddm_fatal("unknown command '%s' (commands: train, sample, forward; see ddm --help)", argv[1]);
+    ddm_fatal("unknown command '%s' (commands: train, sample, forward, pca; see ddm --help)", argv[1]);
 }
