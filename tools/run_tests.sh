@@ -22,7 +22,7 @@ for t in build/tests/test_*; do
     echo "== $t"
     run_one "$t" "$t"
 done
-for t in tests/cli/*.sh; do
+for t in tests/cli/test_*.sh; do
     [ -f "$t" ] || continue
     echo "== $t"
     run_one "$t" bash "$t"
