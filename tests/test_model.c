@@ -29,6 +29,13 @@ static void test_param_counts(void) {
         CHECK(fabs(n - cases[i].want) <= cases[i].tol, "%s has %.0f parameters, want %.0f", cases[i].v, n, cases[i].want);
         dit_free(m);
     }
+    // SPEC §2: forward GFLOPs counted as multiply-adds, XL/2 118.6 and XL/4 29.05 at 32x32x4
+    DitConfig xl = {.in_channels = 4, .height = 32, .width = 32, .num_classes = 1000, .learn_sigma = 1, .mlp_ratio = 4};
+    dit_variant_parse("XL/2", &xl);
+    double g2 = dit_forward_flops(&xl, 1) / 2e9;
+    dit_variant_parse("XL/4", &xl);
+    double g4 = dit_forward_flops(&xl, 1) / 2e9;
+    CHECK(fabs(g2 - 118.6) < 0.6 && fabs(g4 - 29.05) < 0.3, "XL/2 %.2f and XL/4 %.2f GMACs (want 118.6, 29.05)", g2, g4);
     Dit *m = make("S/4", 28, 1, 10, 0);
     CHECK(dit_param(m, "blocks.11.adaLN_modulation.1.weight") != NULL, "block names");
     const ParamInfo *p = dit_param(m, "x_embedder.proj.weight");

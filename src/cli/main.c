@@ -16,6 +16,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"train", cmd_train, "train a DiT/SiT (optionally with Dispersive Loss) and write checkpoints"},
     {"sample", cmd_sample, "draw samples from a checkpoint (SiT ODE/SDE, DDPM/DDIM) into a PNG grid / .npy"},
     {"forward", cmd_forward, "run the model once on given .npy inputs (parity checks against PyTorch)"},
+    {"bench", cmd_bench, "time training and sampling on fixed configurations beside the PyTorch twin"},
     {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on Fashion-MNIST patches"},
 };
 
@@ -32,5 +33,5 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    ddm_fatal("unknown command '%s' (commands: train, sample, forward, pca; see ddm --help)", argv[1]);
+    ddm_fatal("unknown command '%s' (commands: train, sample, forward, bench, pca; see ddm --help)", argv[1]);
 }

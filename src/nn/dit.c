@@ -439,3 +439,20 @@ void dit_backward(Dit *m, const float *d_out, float *const *extra_block_grads, f
     if (d_x) o->patchify_bwd(d_x, a->d_fc, B, c->in_channels, c->height, c->width, p);
     conditioning_backward(m, B);
 }
+
+// Matrix-multiply FLOPs of one forward pass (2 per multiply-add, as GEMM peaks are counted; the DiT
+// paper counts 1). Element-wise work is left out, as it is in every published count.
+double dit_forward_flops(const DitConfig *c, int B) {
+    double H = c->hidden, T = dit_num_tokens(c), F = (double)c->mlp_ratio * H, P = (double)c->patch * c->patch;
+    double hd = H / c->heads, macs = 0;
+    macs += B * T * (c->in_channels * P) * H;                         // patch embedding
+    macs += B * (DIT_FREQ_DIM * H + H * H);                           // timestep MLP
+    double block = B * H * 6 * H                                      // adaLN
+                   + B * T * H * 3 * H                                // qkv
+                   + 2.0 * B * c->heads * T * T * hd                  // QK^T and PV
+                   + B * T * H * H                                    // proj
+                   + 2 * B * T * H * F;                               // fc1, fc2
+    macs += c->depth * block;
+    macs += B * H * 2 * H + B * T * H * P * dit_out_channels(c);      // final layer
+    return 2 * macs;
+}

@@ -112,3 +112,5 @@ void dit_zero_grad(Dit *m);
 // Helpers the tests and the twin comparison use.
 void dit_timestep_embedding(float *out, const float *t, int B);           // [B, 256], cos half first
 void dit_pos_embed_2d(float *out, int H, int gh, int gw);                 // [gh*gw, H]
+// Matrix-multiply FLOPs of one forward pass of B samples, 2 per multiply-add (a training step is ~3x).
+double dit_forward_flops(const DitConfig *cfg, int B);

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include "common.h"
 #include "loss/dispersive.h"
+#include "ops/profile.h"
 
 void disp_setup_init(DispSetup *d, const Dit *m, int variant, float lambda, float tau, float eps,
                      const int *blocks, int n_blocks, int B) {
@@ -48,12 +49,15 @@ LossParts step_loss_and_grads(Dit *m, const Objective *o, DispSetup *d, const fl
     long HW = (long)c->height * c->width, n = c->in_channels * HW;
     LossParts s;
     objective_make_pair(o, xt, target, x, noise, t, B, n);
+    ops_profile_phase(PHASE_FORWARD);
     dit_zero_grad(m);
     dit_forward(m, out, xt, t, c->num_classes ? y : NULL, B);
     s.diff = objective_loss(out, target, B, c->in_channels, dit_out_channels(c), HW, d_out);
     s.disp = dispersive_forward_backward(m, d, B, &s.disp_seconds);
     s.total = s.diff + (d->n_blocks ? d->lambda * s.disp : 0);
+    ops_profile_phase(PHASE_BACKWARD);
     dit_backward(m, d_out, d->extra, d_xt);
+    ops_profile_phase(PHASE_OPTIMIZER);
     return s;
 }
 
