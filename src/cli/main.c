@@ -17,6 +17,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"sample", cmd_sample, "draw samples from a checkpoint (SiT ODE/SDE, DDPM/DDIM) into a PNG grid / .npy"},
     {"forward", cmd_forward, "run the model once on given .npy inputs (parity checks against PyTorch)"},
     {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on Fashion-MNIST patches"},
+    {"probe", cmd_probe, "linear-probe and k-NN accuracy of a network's features (or a baseline)"},
 };
 
 static void usage(void) {
@@ -32,5 +33,5 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    ddm_fatal("unknown command '%s' (commands: train, sample, forward, pca; see ddm --help)", argv[1]);
+    ddm_fatal("unknown command '%s' (commands: train, sample, forward, pca, probe; see ddm --help)", argv[1]);
 }
