@@ -18,6 +18,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"forward", cmd_forward, "run the model once on given .npy inputs (parity checks against PyTorch)"},
     {"bench", cmd_bench, "time training and sampling on fixed configurations beside the PyTorch twin"},
     {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on Fashion-MNIST patches"},
+    {"probe", cmd_probe, "linear-probe and k-NN accuracy of a network's features (or a baseline)"},
 };
 
 static void usage(void) {
@@ -33,5 +34,8 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    ddm_fatal("unknown command '%s' (commands: train, sample, forward, bench, pca; see ddm --help)", argv[1]);
+    char names[256] = "";
+    for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
+        snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", commands[i].name);
+    ddm_fatal("unknown command '%s' (commands: %s; see ddm --help)", argv[1], names);
 }

@@ -1,0 +1,235 @@
+// ddm probe: how good are a network's features (l-DAE, SPEC §1.2). Block outputs of a checkpoint (or a
+// baseline: raw pixels, PCA coefficients, a randomly initialised network), global-average-pooled, for
+// the clean image at a small fixed noise level; then a linear probe (MAE protocol) and a weighted k-NN,
+// top-1 on the Fashion-MNIST test split.
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "common.h"
+#include "data/dataset.h"
+#include "eval/probe.h"
+#include "train/model_load.h"
+
+// A PCA tokenizer is a safetensors file too: recognise it from its header (metadata format
+// "ddm-pca-1"), so the error says what the file is. Anything unreadable is left to model_load.
+static int is_pca_file(const char *path) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return 0;
+    unsigned char len8[8];
+    int found = 0;
+    if (fread(len8, 1, 8, f) == 8) {
+        uint64_t n = 0;
+        for (int i = 7; i >= 0; i--) n = n << 8 | len8[i];
+        if (n > 0 && n < (64u << 20)) {
+            char *h = xmalloc(n + 1);
+            if (fread(h, 1, n, f) == n) {
+                h[n] = 0;
+                found = strstr(h, "\"ddm-pca-1\"") != NULL && strstr(h, "\"config\"") == NULL;
+            }
+            free(h);
+        }
+    }
+    fclose(f);
+    return found;
+}
+
+static void take_first(Dataset *d, int n, const char *split) {
+    if (!d->labels) ddm_fatal("the %s split has no labels", split);
+    if (n > 0 && n < d->n) d->n = n;
+}
+
+// "last" or a 0-based index of an existing block.
+static int resolve_block(const Dit *m, const char *s) {
+    int depth = m->cfg.depth;
+    if (!strcmp(s, "last")) return depth - 1;
+    char *end;
+    long b = strtol(s, &end, 10);
+    if (end == s || *end) ddm_fatal("--block '%s': expected a block index or 'last'", s);
+    if (b < 0 || b >= depth) ddm_fatal("--block %s: the model has blocks 0 to %d", s, depth - 1);
+    return (int)b;
+}
+
+int cmd_probe(int argc, char **argv) {
+    char ckpt[512] = "", block_s[16] = "last", baseline[16] = "none", pca_path[512] = "", data[512] = DDM_FASHION_MNIST_DIR;
+    char json[512] = "", objective[16] = "sit_linear";
+    int ema = 0, n_train = 0, n_test = 0, feature_batch = 256, knn_k = 20, threads = 0;
+    int depth = 6, hidden = 192, heads = 3, patch = 4;
+    float t = -1, knn_temp = 0.07f;
+    ProbeOpts po;
+    probe_opts_defaults(&po);
+    ArgSpec specs[] = {
+        {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "checkpoint of ddm train (.safetensors)", 0},
+        {"block", ARG_STR, block_s, sizeof block_s, 0, 0, "block whose output is the feature: 0-based index or 'last' (the encoder output)", 0},
+        {"t", ARG_FLOAT, &t, 0, -1, 1000, "input noise level (-1 = by objective: ddpm 10 of 1000, SiT 0.99 with data at t = 1)", 0},
+        {"ema", ARG_BOOL, &ema, 0, 0, 1, "use the EMA weights", 0},
+        {"baseline", ARG_STR, baseline, sizeof baseline, 0, 0, "none (the checkpoint), pixels, pca (--pca) or random (dit_init with --seed)", 0},
+        {"pca", ARG_STR, pca_path, sizeof pca_path, 0, 0, "PCA tokenizer of ddm pca, for --baseline pca", 0},
+        {"depth", ARG_INT, &depth, 0, 1, 1024, "--baseline random without --ckpt: depth", 0},
+        {"hidden", ARG_INT, &hidden, 0, 4, 65536, "--baseline random without --ckpt: hidden size", 0},
+        {"heads", ARG_INT, &heads, 0, 1, 1024, "--baseline random without --ckpt: attention heads", 0},
+        {"patch", ARG_INT, &patch, 0, 1, 1024, "--baseline random without --ckpt: patch size", 0},
+        {"objective", ARG_STR, objective, sizeof objective, 0, 0, "--baseline random without --ckpt: time convention (sit_linear, sit_gvp, ddpm)", 0},
+        {"data", ARG_STR, data, sizeof data, 0, 0, "directory with Fashion-MNIST IDX files", 0},
+        {"n-train", ARG_INT, &n_train, 0, 0, 1 << 30, "training images for the probes, the first N of the train split (0 = all)", 0},
+        {"n-test", ARG_INT, &n_test, 0, 0, 1 << 30, "test images, the first N of the test split (0 = all)", 0},
+        {"epochs", ARG_INT, &po.epochs, 0, 1, 100000, "linear probe: epochs", 0},
+        {"lr", ARG_FLOAT, &po.lr, 0, 1e-12, 1e6, "linear probe: peak learning rate (SGD, momentum 0.9, cosine after the warmup)", 0},
+        {"warmup", ARG_FLOAT, &po.warmup_epochs, 0, 0, 100000, "linear probe: warmup epochs (at most half the run)", 0},
+        {"wd", ARG_FLOAT, &po.weight_decay, 0, 0, 1e6, "linear probe: weight decay", 0},
+        {"batch", ARG_INT, &po.batch, 0, 1, 1 << 24, "linear probe: minibatch size", 0},
+        {"feature-batch", ARG_INT, &feature_batch, 0, 1, 1 << 20, "images per forward pass when extracting features", 0},
+        {"seed", ARG_U64, &po.seed, 0, 0, 1.8e19, "seed of the input noise, the minibatch order and --baseline random", 0},
+        {"knn-k", ARG_INT, &knn_k, 0, 1, 1 << 20, "k-NN: neighbours", 0},
+        {"knn-t", ARG_FLOAT, &knn_temp, 0, 1e-6, 1e6, "k-NN: vote weight exp(cosine / T)", 0},
+        {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON (atomically)", 0},
+        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+    };
+    ArgParser ap = {"probe", "Linear-probe and k-NN accuracy of a network's pooled block features (or a baseline) on Fashion-MNIST.",
+                    specs, sizeof specs / sizeof specs[0]};
+    args_parse(&ap, argc, argv);
+    cli_set_threads(threads);
+
+    enum { B_NONE, B_PIXELS, B_PCA, B_RANDOM } base;
+    if (!strcmp(baseline, "none")) base = B_NONE;
+    else if (!strcmp(baseline, "pixels")) base = B_PIXELS;
+    else if (!strcmp(baseline, "pca")) base = B_PCA;
+    else if (!strcmp(baseline, "random")) base = B_RANDOM;
+    else ddm_fatal("--baseline '%s': expected none, pixels, pca or random", baseline);
+    if (base == B_NONE && !ckpt[0]) ddm_fatal("ddm probe needs --ckpt (or --baseline pixels, pca or random)");
+    if (base == B_PCA && !pca_path[0]) ddm_fatal("--baseline pca needs --pca FILE (a tokenizer written by ddm pca)");
+    if (base != B_PCA && pca_path[0]) ddm_fatal("--pca is only used with --baseline pca");
+    if ((base == B_PIXELS || base == B_PCA) && ckpt[0]) ddm_fatal("--baseline %s uses no network: drop --ckpt", baseline);
+    if (ckpt[0] && is_pca_file(ckpt))
+        ddm_fatal("%s is a PCA tokenizer (from ddm pca), not a ddm model checkpoint; pass it with --baseline pca --pca", ckpt);
+    if (base == B_RANDOM && !ckpt[0] && objective_parse(objective) < 0)
+        ddm_fatal("--objective '%s': expected sit_linear, sit_gvp or ddpm", objective);
+
+    double t0 = now_seconds();
+    // the model and the tokenizer first: a bad file fails before the data are read
+    Dit *m = NULL;
+    Pca *pca = NULL;
+    int block = -1;
+    char source[700];
+    if (ckpt[0]) {
+        TrainConfig cfg;
+        m = model_load(ckpt, base == B_RANDOM ? 0 : ema, &cfg);
+        snprintf(objective, sizeof objective, "%s", cfg.objective);
+        block = resolve_block(m, block_s);
+        if (!args_seen(&ap, "t")) t = probe_default_t(objective);
+        const char *te_err = probe_t_error(objective, t);
+        if (te_err) ddm_fatal("--t %g: %s", t, te_err);
+    }
+    if (base == B_PCA) pca = pca_load(pca_path);
+    Dataset tr = dataset_load_fashion_mnist(data, "train"), te = dataset_load_fashion_mnist(data, "test");
+    take_first(&tr, n_train, "train");
+    take_first(&te, n_test, "test");
+    int classes = tr.num_classes > te.num_classes ? tr.num_classes : te.num_classes;
+    if (base == B_RANDOM && !m) {
+        DitConfig c = {depth, hidden, heads, patch, tr.c, tr.h, tr.w, 0, 0, 4};
+        const char *err = dit_config_error(&c);
+        if (err) ddm_fatal("--baseline random: %s", err);
+        m = dit_create(&c, &ops_cpu);
+        block = resolve_block(m, block_s);
+        if (!args_seen(&ap, "t")) t = probe_default_t(objective);
+        const char *te_err = probe_t_error(objective, t);
+        if (te_err) ddm_fatal("--t %g: %s", t, te_err);
+    }
+    if (m && base == B_RANDOM) dit_init(m, po.seed);
+
+    float *ftr, *fte;
+    int dim;
+    if (m) {
+        const DitConfig *c = &m->cfg;
+        if (tr.c != c->in_channels || tr.h != c->height || tr.w != c->width)
+            ddm_fatal("%s takes %dx%dx%d images (channels x height x width), the data are %dx%dx%d",
+                      ckpt[0] ? ckpt : "the random network", c->in_channels, c->height, c->width, tr.c, tr.h, tr.w);
+        dim = c->hidden;
+        ftr = probe_features(m, objective, &tr, block, t, feature_batch, po.seed);
+        fte = probe_features(m, objective, &te, block, t, feature_batch, po.seed ^ 0x9E3779B97F4A7C15ull);
+        if (base == B_RANDOM)
+            snprintf(source, sizeof source, "randomly initialised %s network (depth %d, hidden %d, seed %llu), block %d, t = %g",
+                     objective, c->depth, c->hidden, (unsigned long long)po.seed, block, t);
+        else
+            snprintf(source, sizeof source, "%s (%s weights, %s), block %d of 0..%d, t = %g", ckpt, ema ? "EMA" : "raw",
+                     objective, block, c->depth - 1, t);
+        dit_free(m);
+    } else if (pca) {
+        pca_check_images(pca, tr.c, tr.h, tr.w, pca_path);
+        ftr = probe_features_pca(pca, &tr);
+        fte = probe_features_pca(pca, &te);
+        dim = (tr.h / pca->patch) * (tr.w / pca->patch) * pca->d;
+        snprintf(source, sizeof source, "PCA coefficients of %s (patch %d, d = %d)", pca_path, pca->patch, pca->d);
+        pca_free(pca);
+    } else {
+        ftr = probe_features_pixels(&tr);
+        fte = probe_features_pixels(&te);
+        dim = tr.c * tr.h * tr.w;
+        snprintf(source, sizeof source, "raw pixels");
+    }
+    double t_feat = now_seconds() - t0;
+    printf("features: %s\n", source);
+    printf("features dimension %d, %d train / %d test images, %d classes (%.2f s)\n", dim, tr.n, te.n, classes, t_feat);
+    fflush(stdout);
+
+    double t1 = now_seconds();
+    ProbeStats st;
+    float lin = linear_probe(ftr, tr.labels, tr.n, fte, te.labels, te.n, dim, classes, &po, &st);
+    double t_lin = now_seconds() - t1;
+    printf("linear probe top-1: %.2f%%  (train %.2f%%, last-epoch loss %.4f; %d epochs, lr %g, batch %d; %.2f s)\n",
+           100 * lin, 100 * st.train_acc, st.train_loss, po.epochs, po.lr, po.batch, t_lin);
+    fflush(stdout);
+    double t2 = now_seconds();
+    float knn = knn_accuracy(ftr, tr.labels, tr.n, fte, te.labels, te.n, dim, classes, knn_k, knn_temp);
+    double t_knn = now_seconds() - t2;
+    printf("k-NN top-1: %.2f%%  (k = %d, weights exp(cos / %g); %.2f s)\n", 100 * knn, knn_k, knn_temp, t_knn);
+    double total = now_seconds() - t0;
+    printf("time: %.2f s\n", total);
+
+    if (json[0]) {
+        cJSON *o = cJSON_CreateObject();
+        cJSON_AddStringToObject(o, "baseline", baseline);
+        if (ckpt[0]) cJSON_AddStringToObject(o, "ckpt", ckpt);
+        if (pca_path[0]) cJSON_AddStringToObject(o, "pca", pca_path);
+        if (block >= 0) {
+            cJSON_AddNumberToObject(o, "block", block);
+            cJSON_AddNumberToObject(o, "t", t);
+            cJSON_AddStringToObject(o, "objective", objective);
+            cJSON_AddBoolToObject(o, "ema", base == B_NONE && ema);
+        }
+        cJSON_AddNumberToObject(o, "dim", dim);
+        cJSON_AddNumberToObject(o, "n_train", tr.n);
+        cJSON_AddNumberToObject(o, "n_test", te.n);
+        cJSON_AddNumberToObject(o, "classes", classes);
+        cJSON_AddNumberToObject(o, "linear_top1", 100.0 * lin);
+        cJSON_AddNumberToObject(o, "linear_train_top1", 100.0 * st.train_acc);
+        cJSON_AddNumberToObject(o, "linear_train_loss", st.train_loss);
+        cJSON_AddNumberToObject(o, "knn_top1", 100.0 * knn);
+        cJSON_AddNumberToObject(o, "knn_k", knn_k);
+        cJSON_AddNumberToObject(o, "knn_t", knn_temp);
+        cJSON_AddNumberToObject(o, "epochs", po.epochs);
+        cJSON_AddNumberToObject(o, "lr", po.lr);
+        cJSON_AddNumberToObject(o, "batch", po.batch);
+        cJSON_AddNumberToObject(o, "warmup", po.warmup_epochs);
+        cJSON_AddNumberToObject(o, "wd", po.weight_decay);
+        cJSON_AddNumberToObject(o, "seed", (double)po.seed);
+        cJSON_AddNumberToObject(o, "seconds_features", t_feat);
+        cJSON_AddNumberToObject(o, "seconds_linear", t_lin);
+        cJSON_AddNumberToObject(o, "seconds_knn", t_knn);
+        cJSON_AddNumberToObject(o, "seconds", total);
+        char *s = cJSON_Print(o);
+        AtomicFile af = atomic_open(json);
+        fputs(s, af.f);
+        fputc('\n', af.f);
+        atomic_commit(&af);
+        free(s);
+        cJSON_Delete(o);
+        printf("wrote %s\n", json);
+    }
+    free(ftr);
+    free(fte);
+    dataset_free(&tr);
+    dataset_free(&te);
+    return 0;
+}
