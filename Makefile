@@ -46,8 +46,12 @@ tests: $(TESTS) build/ddm build/ref/.stamp
 test: tests
 	bash tools/run_tests.sh
 
+# Speed figures (see docs/performance.md); not part of the tests.
+bench: build/ddm
+	./build/ddm bench --model all
+
 clean:
 	rm -rf build
 
-.PHONY: all test tests clean
+.PHONY: all test tests bench clean
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
