@@ -34,7 +34,7 @@ typedef struct {
     double twin_img_s, twin_peak_mb;
 } BenchResult;
 
-typedef struct { int steps, warmup, sample_steps, threads, twin; double peak_gflops; } BenchOpts;
+typedef struct { int steps, warmup, sample_steps, sample_n, threads, twin; double peak_gflops; } BenchOpts;
 
 static double measure_gemm_peak(void) {
     const int n = 2048;
@@ -120,10 +120,11 @@ static BenchResult run_config(const BenchConfig *bc, const BenchOpts *o) {
     if (o->sample_steps > 0) {
         SampleCtx sc = {m};
         Denoiser den = {bench_denoise, &sc, c->in_channels, c->height, c->width, 1.0f, c->num_classes};
-        memcpy(xt, noise, B * n * 4);
+        int ns = o->sample_n < B ? o->sample_n : B;
+        memcpy(xt, noise, ns * n * 4);
         double s0 = now_seconds();
-        sit_sample_ode(&den, SIT_LINEAR, ODE_HEUN, o->sample_steps, xt, y, B);
-        r.sample_img_s = B / (now_seconds() - s0);
+        sit_sample_ode(&den, SIT_LINEAR, ODE_HEUN, o->sample_steps, xt, y, ns);
+        r.sample_img_s = ns / (now_seconds() - s0);
     }
     struct rusage ru;
     getrusage(RUSAGE_SELF, &ru);
@@ -182,12 +183,13 @@ static void run_twin(const BenchConfig *bc, const BenchOpts *o, BenchResult *r) 
 
 int cmd_bench(int argc, char **argv) {
     char which[32] = "all", json[512] = "";
-    BenchOpts o = {.steps = 5, .warmup = 2, .sample_steps = 50, .threads = 0, .twin = 1};
+    BenchOpts o = {.steps = 5, .warmup = 2, .sample_steps = 50, .sample_n = 16, .threads = 0, .twin = 1};
     ArgSpec specs[] = {
         {"model", ARG_STR, which, sizeof which, 0, 0, "tiny | S/4 | B/4 | all", 0},
         {"steps", ARG_INT, &o.steps, 0, 1, 100000, "timed training steps per configuration", 0},
         {"warmup", ARG_INT, &o.warmup, 0, 0, 100000, "untimed steps first", 0},
         {"sample-steps", ARG_INT, &o.sample_steps, 0, 0, 100000, "Heun steps of the sampling benchmark (0 = skip)", 0},
+        {"sample-n", ARG_INT, &o.sample_n, 0, 1, 65536, "images in the sampling benchmark (at most the batch)", 0},
         {"twin", ARG_BOOL, &o.twin, 0, 0, 1, "also time the PyTorch twin (needs python3-torch)", 0},
         {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON", 0},
         {"threads", ARG_INT, &o.threads, 0, 0, 1024, "threads (0 = all cores)", 0},

@@ -20,8 +20,9 @@ static inline float exp_vec(float x) {
     return p * u.f;
 }
 static inline float tanh_vec(float u) {
-    u = u < -44.0f ? -44.0f : u > 44.0f ? 44.0f : u;   // saturates to exactly +-1 in float
-    return 1.0f - 2.0f / (exp_vec(2.0f * u) + 1.0f);
+    float uc = u < -9.0f ? -9.0f : u > 9.0f ? 9.0f : u;
+    float t = 1.0f - 2.0f / (exp_vec(2.0f * uc) + 1.0f);
+    return u > 9.0f ? 1.0f : u < -9.0f ? -1.0f : t;   // exactly +-1 beyond, where 1 - t^2 must be 0
 }
 
 #define REAL float
