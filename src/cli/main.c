@@ -17,12 +17,13 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"sample", cmd_sample, "draw samples from a checkpoint (SiT ODE/SDE, DDPM/DDIM) into a PNG grid / .npy"},
     {"forward", cmd_forward, "run the model once on given .npy inputs (parity checks against PyTorch)"},
     {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on Fashion-MNIST patches"},
+    {"classifier", cmd_classifier, "train / evaluate the domain classifier whose features the FID uses"},
 };
 
 static void usage(void) {
     printf("usage: ddm <command> [flags]   (ddm <command> --help for its flags)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        printf("  %-9s %s\n", commands[i].name, commands[i].help);
+        printf("  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
 int main(int argc, char **argv) {
@@ -32,5 +33,5 @@ int main(int argc, char **argv) {
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
-    ddm_fatal("unknown command '%s' (commands: train, sample, forward, pca; see ddm --help)", argv[1]);
+    ddm_fatal("unknown command '%s' (commands: train, sample, forward, pca, classifier; see ddm --help)", argv[1]);
 }
