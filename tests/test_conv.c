@@ -277,6 +277,10 @@ static void test_save_load_overfit(void) {
 
 int main(void) {
     rng_init(&g_rng, 42, 0);
+    // the finite-difference checks run thousands of tiny kernels: one thread avoids OpenMP's
+    // per-region cost (results do not depend on the thread count)
+    int threads = omp_get_max_threads();
+    omp_set_num_threads(1);
     test_conv(3);
     test_conv(1);
     test_conv(5);
@@ -284,6 +288,7 @@ int main(void) {
     test_simple();
     test_linear();
     test_network_grad();
+    omp_set_num_threads(threads);
     test_save_load_overfit();
     TEST_MAIN_END();
 }
