@@ -6,5 +6,6 @@ int cmd_forward(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
 int cmd_pca(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
+int cmd_classifier(int argc, char **argv);
 // Applies --threads (0 = all cores) to OpenMP and OpenBLAS.
 void cli_set_threads(int n);

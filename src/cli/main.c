@@ -19,12 +19,13 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"bench", cmd_bench, "time training and sampling on fixed configurations beside the PyTorch twin"},
     {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on Fashion-MNIST patches"},
     {"probe", cmd_probe, "linear-probe and k-NN accuracy of a network's features (or a baseline)"},
+    {"classifier", cmd_classifier, "train / evaluate the domain classifier whose features the FID uses"},
 };
 
 static void usage(void) {
     printf("usage: ddm <command> [flags]   (ddm <command> --help for its flags)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        printf("  %-9s %s\n", commands[i].name, commands[i].help);
+        printf("  %-10s %s\n", commands[i].name, commands[i].help);
 }
 
 int main(int argc, char **argv) {

@@ -1,0 +1,98 @@
+// ddm classifier: train the domain classifier whose penultimate features the evaluation's
+// Frechet distance uses (SPEC §2 Evaluation), or report a saved one's test accuracy.
+#include <stdio.h>
+#include <string.h>
+#include "cli/args.h"
+#include "cli/cli.h"
+#include "common.h"
+#include "data/dataset.h"
+#include "eval/classifier.h"
+
+static void on_epoch(void *ctx, int epoch, int epochs, double loss, double train_acc, double test_acc, double secs) {
+    (void)ctx;
+    printf("epoch %d/%d: train loss %.4f, train accuracy %.2f%%, test accuracy %.2f%% (%.1f s)\n", epoch, epochs,
+           loss, 100 * train_acc, 100 * test_acc, secs);
+    fflush(stdout);
+}
+
+static int classifier_train_cmd(int argc, char **argv) {
+    char data[512] = DDM_FASHION_MNIST_DIR, out[512] = "classifier.safetensors", arch[256] = CLASSIFIER_DEFAULT_ARCH;
+    ClassifierOpts o = classifier_default_opts();
+    int threads = 0, n_train = 0, n_test = 0;
+    ArgSpec specs[] = {
+        {"data", ARG_STR, data, sizeof data, 0, 0, "directory with Fashion-MNIST IDX files", 0},
+        {"arch", ARG_STR, arch, sizeof arch, 0, 0, "stages: conv3x3-BN-ReLU output channels, M = 2x2 max-pool (comma-separated)", 0},
+        {"epochs", ARG_INT, &o.epochs, 0, 1, 100000, "training epochs", 0},
+        {"batch", ARG_INT, &o.batch, 0, 2, 1 << 20, "batch size", 0},
+        {"lr", ARG_FLOAT, &o.lr, 0, 0, 100, "peak learning rate (SGD, Nesterov momentum; warmup then cosine to 0)", 0},
+        {"momentum", ARG_FLOAT, &o.momentum, 0, 0, 0.999, "SGD momentum", 0},
+        {"weight-decay", ARG_FLOAT, &o.weight_decay, 0, 0, 1, "weight decay on conv and linear weights", 0},
+        {"warmup", ARG_INT, &o.warmup, 0, 0, 1 << 30, "linear warmup steps (at most a fifth of the run)", 0},
+        {"augment", ARG_INT, &o.augment, 0, 0, 1, "random horizontal flip and +-2 px shifts (1 = on)", 0},
+        {"seed", ARG_U64, &o.seed, 0, 0, 1.8e19, "seed of the initialisation, shuffling and augmentation", 0},
+        {"n-train", ARG_INT, &n_train, 0, 0, 1 << 30, "train on the first N training images (0 = all)", 0},
+        {"n-test", ARG_INT, &n_test, 0, 0, 1 << 30, "evaluate on the first N test images (0 = all)", 0},
+        {"out", ARG_STR, out, sizeof out, 0, 0, "output classifier (.safetensors)", 0},
+        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+    };
+    ArgParser ap = {"classifier train",
+                    "Train the domain classifier (CNN) on Fashion-MNIST; its penultimate features serve the FID.",
+                    specs, sizeof specs / sizeof specs[0]};
+    args_parse(&ap, argc, argv);
+    cli_set_threads(threads);
+    if (!out[0]) ddm_fatal("ddm classifier train needs --out");
+    Dataset tr = dataset_load_fashion_mnist(data, "train"), te = dataset_load_fashion_mnist(data, "test");
+    if (n_test > 0 && n_test < te.n) te.n = n_test;
+    o.n_train = n_train;
+    o.test = &te;
+    o.on_epoch = on_epoch;
+    int classes = tr.num_classes > te.num_classes ? tr.num_classes : te.num_classes;
+    Classifier *c = classifier_create_arch(arch, tr.c, tr.h, tr.w, classes, o.seed);
+    printf("classifier %s: %ld parameters, %d features; %d training images, %d test images, %d epochs, batch %d\n",
+           arch, c->n_params, c->feat_dim, n_train > 0 && n_train < tr.n ? n_train : tr.n, te.n, o.epochs, o.batch);
+    fflush(stdout);
+    double t0 = now_seconds();
+    classifier_train(c, &tr, &o);
+    classifier_save(c, out);
+    printf("test accuracy %.2f%%, %.1f s; wrote %s\n", 100 * c->test_accuracy, now_seconds() - t0, out);
+    classifier_free(c);
+    dataset_free(&tr);
+    dataset_free(&te);
+    return 0;
+}
+
+static int classifier_eval_cmd(int argc, char **argv) {
+    char data[512] = DDM_FASHION_MNIST_DIR, ckpt[512] = "";
+    int threads = 0, n_test = 0;
+    ArgSpec specs[] = {
+        {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "classifier (.safetensors)", 0},
+        {"data", ARG_STR, data, sizeof data, 0, 0, "directory with Fashion-MNIST IDX files", 0},
+        {"n-test", ARG_INT, &n_test, 0, 0, 1 << 30, "evaluate on the first N test images (0 = all)", 0},
+        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+    };
+    ArgParser ap = {"classifier eval", "Print a saved classifier's accuracy on the Fashion-MNIST test split.", specs,
+                    sizeof specs / sizeof specs[0]};
+    args_parse(&ap, argc, argv);
+    cli_set_threads(threads);
+    if (!ckpt[0]) ddm_fatal("ddm classifier eval needs --ckpt");
+    Classifier *c = classifier_load(ckpt);
+    Dataset te = dataset_load_fashion_mnist(data, "test");
+    if (n_test > 0 && n_test < te.n) te.n = n_test;
+    float acc = classifier_accuracy(c, &te);
+    printf("test accuracy %.2f%% (%d images; architecture %s, %d features)\n", 100 * acc, te.n, c->arch, c->feat_dim);
+    classifier_free(c);
+    dataset_free(&te);
+    return 0;
+}
+
+int cmd_classifier(int argc, char **argv) {
+    const char *usage = "usage: ddm classifier train|eval [flags]   (ddm classifier <sub> --help for its flags)";
+    if (argc < 2 || !strcmp(argv[1], "--help") || !strcmp(argv[1], "-h")) {
+        printf("%s\n  train  train the domain classifier (FID feature extractor) and save it\n"
+               "  eval   print a saved classifier's test accuracy\n", usage);
+        return argc < 2 ? 1 : 0;
+    }
+    if (!strcmp(argv[1], "train")) return classifier_train_cmd(argc - 1, argv + 1);
+    if (!strcmp(argv[1], "eval")) return classifier_eval_cmd(argc - 1, argv + 1);
+    ddm_fatal("unknown classifier subcommand '%s' (train, eval)", argv[1]);
+}
