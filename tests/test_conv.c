@@ -15,22 +15,9 @@ static Rng g_rng;
 static void randn(double *x, long n, double s) { for (long i = 0; i < n; i++) x[i] = s * rng_normal(&g_rng); }
 static double dot(const double *a, const double *b, long n) { double s = 0; for (long i = 0; i < n; i++) s += a[i] * b[i]; return s; }
 
-typedef double (*LossFn)(void *ctx);
-
-// Central differences (step h) of loss w.r.t. every entry of x against the analytic gradient g:
 // |num - g| <= 1e-8 + 1e-6 |num| everywhere.
 static int fd_check_h(LossFn loss, void *ctx, double *x, const double *g, long n, const char *what, double h) {
-    double worst = 0;
-    for (long i = 0; i < n; i++) {
-        double keep = x[i];
-        x[i] = keep + h; double lp = loss(ctx);
-        x[i] = keep - h; double lm = loss(ctx);
-        x[i] = keep;
-        double num = (lp - lm) / (2 * h), err = fabs(num - g[i]) / (1e-8 + 1e-6 * fabs(num));
-        if (err > worst) worst = err;
-    }
-    if (worst > 1) fprintf(stderr, "  %s: finite-difference mismatch ratio %.3g\n", what, worst);
-    return worst <= 1;
+    return fd_check_tol(loss, ctx, x, g, n, what, h, 1e-8, 1e-6);
 }
 static int fd_check(LossFn loss, void *ctx, double *x, const double *g, long n, const char *what) {
     return fd_check_h(loss, ctx, x, g, n, what, 1e-6);

@@ -11,22 +11,8 @@ static void randn(double *x, long n, double s) { for (long i = 0; i < n; i++) x[
 static double dot(const double *a, const double *b, long n) { double s = 0; for (long i = 0; i < n; i++) s += a[i] * b[i]; return s; }
 
 // A layer as a scalar function of its inputs: L = <R, f(inputs)>.
-typedef double (*LossFn)(void *ctx);
-
-// Central differences of loss w.r.t. every entry of x, compared with the analytic gradient g.
 static int fd_check(LossFn loss, void *ctx, double *x, const double *g, long n, const char *what) {
-    const double h = 1e-6;
-    double worst = 0;
-    for (long i = 0; i < n; i++) {
-        double keep = x[i];
-        x[i] = keep + h; double lp = loss(ctx);
-        x[i] = keep - h; double lm = loss(ctx);
-        x[i] = keep;
-        double num = (lp - lm) / (2 * h), err = fabs(num - g[i]) / (1e-7 + 1e-5 * fabs(num));
-        if (err > worst) worst = err;
-    }
-    if (worst > 1) fprintf(stderr, "  %s: finite-difference mismatch ratio %.3g\n", what, worst);
-    return worst <= 1;
+    return fd_check_tol(loss, ctx, x, g, n, what, 1e-6, 1e-7, 1e-5);
 }
 
 // ---------------------------------------------------------------- linear (gemm + bias)
