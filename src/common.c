@@ -118,3 +118,18 @@ int file_exists(const char *path) {
     struct stat st;
     return stat(path, &st) == 0;
 }
+
+int make_dirs(const char *path) {
+    char buf[1024];
+    if (strlen(path) >= sizeof buf) return -1;
+    strcpy(buf, path);
+    for (char *p = buf + 1; *p; p++) {   // create each parent in turn, like mkdir -p
+        if (*p != '/') continue;
+        *p = 0;
+        if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+        *p = '/';
+    }
+    if (mkdir(buf, 0755) != 0 && errno != EEXIST) return -1;
+    struct stat st;
+    return stat(buf, &st) == 0 && S_ISDIR(st.st_mode) ? 0 : -1;
+}

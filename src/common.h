@@ -29,3 +29,4 @@ void atomic_abort(AtomicFile *af);
 
 double now_seconds(void); // monotonic clock
 int file_exists(const char *path);
+int make_dirs(const char *path);   // mkdir -p; 0 on success

@@ -1,4 +1,5 @@
 #include "train/train.h"
+#include <errno.h>
 #include <math.h>
 #include <signal.h>
 #include <stdio.h>
@@ -212,9 +213,7 @@ static void log_step(Run *r, const StepStats *s, double img_s, double disp_share
 
 int train_run(TrainConfig *c) {
     Run r = {.cfg = c};
-    mkdir(c->out_dir, 0755);
-    struct stat st;
-    if (stat(c->out_dir, &st) != 0 || !S_ISDIR(st.st_mode)) ddm_fatal("--out '%s': cannot create directory", c->out_dir);
+    if (make_dirs(c->out_dir) != 0) ddm_fatal("--out '%s': cannot create the directory: %s", c->out_dir, strerror(errno));
     snprintf(r.ckpt_path, sizeof r.ckpt_path, "%s/ckpt.safetensors", c->out_dir);
     snprintf(r.log_path, sizeof r.log_path, "%s/log.jsonl", c->out_dir);
     r.data = dataset_load_fashion_mnist(c->data, "train");

@@ -20,6 +20,10 @@ check "ddim npy finite" $PY -c "import numpy as np, sys; a = np.load('$TMP/ddim.
 expect_ok "unconditional" $DDM train $TINY --unconditional --learn-sigma --batch 4 --steps 1 --out $TMP/unc
 expect_ok "sample unconditional" $DDM sample --ckpt $TMP/unc/ckpt.safetensors --steps 2 --n 2 --out $TMP/unc.png
 expect_fail "cfg without classes" "class-conditional" $DDM sample --ckpt $TMP/unc/ckpt.safetensors --cfg 2 --out $TMP/x.png
+expect_ok "nested run directory is created" $DDM train $TINY --batch 2 --steps 1 --out $TMP/deep/er/run
+check "nested checkpoint" test -s $TMP/deep/er/run/ckpt.safetensors
+touch $TMP/afile
+expect_fail "run directory under a file" "cannot create the directory" $DDM train $TINY --batch 2 --steps 1 --out $TMP/afile/run
 for c in train sample forward; do
     check "$c --help" $DDM $c --help > /dev/null
 done
