@@ -169,6 +169,9 @@ static void test_features(void) {
           "default t");
     CHECK(probe_t_error("ddpm", 10.5f) && probe_t_error("ddpm", 1000) && !probe_t_error("ddpm", 999), "ddpm t range");
     CHECK(probe_t_error("sit_linear", 1.5f) && !probe_t_error("sit_linear", 1) && !probe_t_error("sit_gvp", 0), "SiT t range");
+    CHECK(probe_default_t("ldae") == 10 && probe_t_error("ldae", 1000) && probe_t_error("ldae", -1) &&
+              !probe_t_error("ldae", 0) && !probe_t_error("ldae", 999) && !probe_t_error("ldae", 10.5f),
+          "ldae: default t = 10 of 1000, t in 0..999");
 
     // baselines: pixels are a copy; PCA is pca_encode flattened
     float *px = probe_features_pixels(&d);
