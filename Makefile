@@ -36,7 +36,7 @@ build/tests/%: tests/%.c tests/test.h build/libddm.a
 	$(CC) $(CFLAGS) -o $@ $< build/libddm.a $(LDLIBS)
 
 # Reference values from the PyTorch twin (Debian's python3-torch), regenerated when the twin changes.
-build/ref/.stamp: tools/twin.py tools/st.py
+build/ref/.stamp: tools/twin.py tools/twin_model.py tools/st.py
 	@mkdir -p build/ref
 	$(PYTHON) tools/twin.py --out build/ref
 	touch $@

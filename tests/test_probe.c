@@ -144,8 +144,8 @@ static void test_features(void) {
         for (int oi = 0; oi < 2; oi++) {
             float t = probe_default_t(objs[oi]);
             for (int block = 0; block < 2; block++) {
-                float *f = probe_features(m, objs[oi], &d, block, t, 2, 7);   // batches 2, 2, 1
-                float *g = probe_features(m, objs[oi], &d, block, t, 256, 7);
+                float *f = probe_features(m, objs[oi], NULL, &d, block, t, 2, 7);   // batches 2, 2, 1
+                float *g = probe_features(m, objs[oi], NULL, &d, block, t, 256, 7);
                 float want[5 * 32];
                 features_by_hand(m, objs[oi], &d, block, t, 7, want);
                 char what[96];
@@ -158,8 +158,8 @@ static void test_features(void) {
             }
         }
         // block 0 and block 1 differ; another noise seed changes the features a little
-        float *f0 = probe_features(m, "sit_linear", &d, 0, 0.99f, 4, 7), *f1 = probe_features(m, "sit_linear", &d, 1, 0.99f, 4, 7);
-        float *f2 = probe_features(m, "sit_linear", &d, 1, 0.99f, 4, 8);
+        float *f0 = probe_features(m, "sit_linear", NULL, &d, 0, 0.99f, 4, 7), *f1 = probe_features(m, "sit_linear", NULL, &d, 1, 0.99f, 4, 7);
+        float *f2 = probe_features(m, "sit_linear", NULL, &d, 1, 0.99f, 4, 8);
         CHECK(memcmp(f0, f1, sizeof(float) * 5 * 32) != 0, "blocks differ");
         CHECK(memcmp(f1, f2, sizeof(float) * 5 * 32) != 0, "the noise seed matters");
         free(f0); free(f1); free(f2);
@@ -169,6 +169,9 @@ static void test_features(void) {
           "default t");
     CHECK(probe_t_error("ddpm", 10.5f) && probe_t_error("ddpm", 1000) && !probe_t_error("ddpm", 999), "ddpm t range");
     CHECK(probe_t_error("sit_linear", 1.5f) && !probe_t_error("sit_linear", 1) && !probe_t_error("sit_gvp", 0), "SiT t range");
+    CHECK(probe_default_t("ldae") == 10 && probe_t_error("ldae", 1000) && probe_t_error("ldae", -1) &&
+              !probe_t_error("ldae", 0) && !probe_t_error("ldae", 999) && !probe_t_error("ldae", 10.5f),
+          "ldae: default t = 10 of 1000, t in 0..999");
 
     // baselines: pixels are a copy; PCA is pca_encode flattened
     float *px = probe_features_pixels(&d);

@@ -1,6 +1,7 @@
 // Parity with the PyTorch twin (tools/twin.py): for each tiny configuration the twin wrote, the C model
 // must reproduce the objective's inputs, the model and block outputs, the embeddings, the diffusion and
-// Dispersive losses, every parameter gradient, the input gradient and three clipped AdamW + EMA steps.
+// Dispersive losses, every parameter gradient, the input gradient and three clipped AdamW + EMA steps
+// (the ldae case: x_t in the PCA latent of the tokenizer stored in the reference file, and the l-DAE loss).
 // Usage: test_twin DIR (default build/ref), where DIR holds the twin's *.safetensors files.
 #include <cjson/cJSON.h>
 #include <string.h>
@@ -49,6 +50,13 @@ static void run_case(const char *name) {
     long n = (long)c.in_channels * c.height * c.width, nout = (long)Cout * c.height * c.width;
     Objective obj;
     objective_init(&obj, (ObjectiveKind)objective_parse(cJSON_GetObjectItem(cfg, "objective")->valuestring));
+    Pca *pca = NULL;   // ldae: the tokenizer, read back as a checkpoint embeds it (pca.* tensors and metadata)
+    if (obj.kind == OBJ_LDAE) {
+        pca = checkpoint_pca(f);
+        CHECK(pca != NULL, "%s: reference file holds the PCA tokenizer", name);
+        if (!pca) return;
+        objective_set_pca(&obj, pca, c.in_channels, c.height, c.width, name);
+    }
     // inputs
     const float *x = want(f, "in.x", B * n), *noise = want(f, "in.noise", B * n), *t = want(f, "in.t", B);
     int y[64] = {0};
@@ -121,6 +129,7 @@ static void run_case(const char *name) {
     free(xt); free(target); free(out); free(d_out); free(d_xt);
     cJSON_Delete(cfg);
     dit_free(m);
+    pca_free(pca);
     st_free(f);
 }
 
@@ -161,8 +170,8 @@ static void run_dispersive(void) {
 
 int main(int argc, char **argv) {
     if (argc > 1) g_dir = argv[1];
-    const char *cases[] = {"sit_cond", "sit_uncond_sigma", "dit_ddpm", "sit_cov", "sit_nodisp"};
-    for (int i = 0; i < 5; i++) run_case(cases[i]);
+    const char *cases[] = {"sit_cond", "sit_uncond_sigma", "dit_ddpm", "sit_cov", "sit_nodisp", "ldae"};
+    for (int i = 0; i < 6; i++) run_case(cases[i]);
     run_dispersive();
     TEST_MAIN_END();
 }

@@ -19,7 +19,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st                                    # noqa: E402
 from twin_model import (DISP, DiT, ddpm_schedule, diffusion_loss,  # noqa: E402
-                        dispersive_loss, make_xt_target, sincos_2d, timestep_freq)
+                        dispersive_loss, ldae_loss, make_xt_target, sincos_2d, timestep_freq)
 
 ADAMW = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
          "weight_decay": 0.01, "steps": 3, "clip": 1.0}
@@ -54,6 +54,10 @@ CASES = {
                     disp_variant="covariance", disp_lambda=1000.0, disp_blocks=[1], batch=3),
     # clip 10 here so one case runs with clipping inactive.
     "sit_nodisp": case(disp_variant="none", disp_lambda=0.0, adamw={"clip": 10.0}),
+    # l-DAE: unconditional, noise in the latent of a random orthonormal PCA tokenizer whose patch (2,
+    # D = 4, d = 2) differs from the model's (4); with Dispersive Loss on the encoder block.
+    "ldae": case(patch=4, heads=2, num_classes=0, objective="ldae",
+                 pca={"patch": 2, "channels": 1, "d": 2, "centered": 1, "whitened": 0}),
 }
 
 
@@ -78,7 +82,7 @@ def make_inputs(cfg, gen):
     B, C, (Hh, Ww) = cfg["batch"], cfg["in_channels"], cfg["input_size"]
     x = torch.rand(B, C, Hh, Ww, generator=gen) * 2 - 1
     noise = torch.randn(B, C, Hh, Ww, generator=gen)
-    if cfg["objective"] == "ddpm":
+    if cfg["objective"] in ("ddpm", "ldae"):     # integer levels 0..999
         t = torch.randint(0, 1000, (B,), generator=gen).float()
         t[0], t[1] = 999.0, 0.0                  # both ends of the schedule
     else:
@@ -90,9 +94,25 @@ def make_inputs(cfg, gen):
     return x, noise, t, y
 
 
-def total_loss(model, cfg, xt, t, y, target, trace):
+def make_pca(cfg, gen):
+    """A random tokenizer for the ldae case: orthonormal basis (QR of a Gaussian, float32 values),
+    a random mean, descending eigenvalues."""
+    pc = cfg["pca"]
+    D = pc["patch"] ** 2 * pc["channels"]
+    q, _ = torch.linalg.qr(torch.randn(D, D, generator=gen, dtype=torch.float64))
+    pca = dict(pc)
+    pca["basis"] = q.t().numpy().astype(np.float32)
+    pca["mean"] = (torch.randn(D, generator=gen) * 0.2).numpy().astype(np.float32)
+    pca["eigenvalues"] = np.linspace(1.0, 0.1, D)
+    return pca
+
+
+def total_loss(model, cfg, xt, t, y, target, trace, pca=None):
     out = model(xt, t, y, trace=trace)
-    diff = diffusion_loss(out, target)
+    if cfg["objective"] == "ldae":
+        diff = ldae_loss(out, target, t, pca)
+    else:
+        diff = diffusion_loss(out, target)
     zs = [trace[f"block.{k}"] for k in cfg["disp_blocks"]]
     disp = dispersive_loss(cfg["disp_variant"], zs, cfg["disp_tau"], cfg["disp_eps"])
     return out, diff, disp, diff + cfg["disp_lambda"] * disp
@@ -102,12 +122,12 @@ def f32(t):
     return t.detach().cpu().numpy().astype(np.float32)
 
 
-def forward_backward_record(model, cfg, x, noise, t, y, rec):
+def forward_backward_record(model, cfg, x, noise, t, y, rec, pca=None):
     """One forward/backward at the initial weights; records activations and grads."""
-    xt, tm, target = make_xt_target(cfg["objective"], x, noise, t)
+    xt, tm, target = make_xt_target(cfg["objective"], x, noise, t, pca)
     xt = xt.detach().requires_grad_(True)
     trace = {}
-    out, diff, disp, loss = total_loss(model, cfg, xt, tm, y, target, trace)
+    out, diff, disp, loss = total_loss(model, cfg, xt, tm, y, target, trace, pca)
     # d disp / d x_t alone (no lambda): checks the dispersive backward path through
     # the network at full scale, however small lambda * disp is next to diff.
     if cfg["disp_variant"] != "none":
@@ -126,7 +146,7 @@ def forward_backward_record(model, cfg, x, noise, t, y, rec):
     return xt.detach(), tm, target
 
 
-def train_record(model, cfg, xt, tm, y, target, rec):
+def train_record(model, cfg, xt, tm, y, target, rec, pca=None):
     """`steps` AdamW steps on the same batch, with clipping and an EMA."""
     a = cfg["adamw"]
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -137,7 +157,7 @@ def train_record(model, cfg, xt, tm, y, target, rec):
     losses, norms = [], []
     for _ in range(a["steps"]):
         opt.zero_grad()
-        _, _, _, loss = total_loss(model, cfg, xt, tm, y, target, {})
+        _, _, _, loss = total_loss(model, cfg, xt, tm, y, target, {}, pca)
         loss.backward()
         norms.append(float(torch.nn.utils.clip_grad_norm_(params, a["clip"])))
         losses.append(float(loss))
@@ -161,9 +181,17 @@ def write_model_case(name, cfg, out_dir, seed):
     rec["in.x"], rec["in.noise"], rec["in.t"] = f32(x), f32(noise), f32(t)
     if y is not None:
         rec["in.y"] = y.numpy().astype(np.int64)
-    xt, tm, target = forward_backward_record(model, cfg, x, noise, t, y, rec)
-    norms = train_record(model, cfg, xt, tm, y, target, rec)
-    st.save(os.path.join(out_dir, f"{name}.safetensors"), rec, {"config": json.dumps(cfg)})
+    meta = {"config": json.dumps(cfg)}
+    pca = None
+    if cfg["objective"] == "ldae":               # the tokenizer as an l-DAE checkpoint embeds it
+        pca = make_pca(cfg, gen)
+        rec["pca.mean"], rec["pca.basis"] = pca["mean"], pca["basis"]
+        rec["pca.eigenvalues"] = pca["eigenvalues"]
+        for k in ("patch", "channels", "d", "centered", "whitened"):
+            meta[f"pca.{k}"] = str(pca[k])
+    xt, tm, target = forward_backward_record(model, cfg, x, noise, t, y, rec, pca)
+    norms = train_record(model, cfg, xt, tm, y, target, rec, pca)
+    st.save(os.path.join(out_dir, f"{name}.safetensors"), rec, meta)
     clipped = any(n > cfg["adamw"]["clip"] for n in norms)
     print(f"{name:18s} diff {rec['loss.diff'][0]:.5f} disp {rec['loss.disp'][0]:+.5f} "
           f"total {rec['loss.total'][0]:.5f} gradnorm {norms[0]:.4f} "

@@ -189,8 +189,10 @@ def ddpm_schedule():
     return betas, np.cumprod(1.0 - betas)
 
 
-def make_xt_target(objective, x, noise, t):
+def make_xt_target(objective, x, noise, t, pca=None):
     shape = (-1,) + (1,) * (x.dim() - 1)
+    if objective == "ldae":
+        return ldae_make_xt(x, noise, t, pca), t, x
     if objective == "sit_linear":               # data at t=1, noise at t=0
         tt = t.reshape(shape)
         return tt * x + (1 - tt) * noise, t, x - noise
@@ -212,6 +214,62 @@ def diffusion_loss(out, target):
     """Per-sample mean over C*H*W, then batch mean; learned-sigma channels ignored."""
     pred = out[:, :target.shape[1]]
     return ((pred - target) ** 2).flatten(1).mean(1).mean()
+
+
+# ----------------------------------------------------------------------------
+# l-DAE (SPEC section 1.2) with a patch-wise PCA tokenizer given as a dict: patch, d,
+# centered, mean [D], basis [D, D] (rows = components, float32 values).
+# t = a noise level 0..999 (the model's time input), sigma_t = sqrt(2) t / 999.
+
+LDAE_TAIL_WEIGHT = 0.1
+
+
+def ldae_sigma(t):
+    return math.sqrt(2.0) * t / 999.0
+
+
+def pca_patches(x, p):
+    """[B,C,H,W] -> [B,T,C*p*p]: row-major patches, each in (c, i, j) order."""
+    B, C, H, W = x.shape
+    x = x.reshape(B, C, H // p, p, W // p, p).permute(0, 2, 4, 1, 3, 5)
+    return x.reshape(B, (H // p) * (W // p), C * p * p)
+
+
+def pca_unpatches(v, p, C, H, W):
+    """The inverse of pca_patches."""
+    B = v.shape[0]
+    v = v.reshape(B, H // p, W // p, C, p, p).permute(0, 3, 1, 4, 2, 5)
+    return v.reshape(B, C, H, W)
+
+
+def ldae_make_xt(x, noise, t, pca):
+    """In float64: z0 = V_d (patch - mean), z_t = z0 + sigma_t eps with eps the first
+    T*d values of each sample's noise, x_t = V_d^T z_t + mean (inverse PCA); cast to x's dtype."""
+    assert not pca.get("whitened", 0)
+    B, C, H, W = x.shape
+    p, d = pca["patch"], pca["d"]
+    V = torch.as_tensor(pca["basis"], dtype=torch.float64)[:d]
+    mean = torch.as_tensor(pca["mean"], dtype=torch.float64) * (1.0 if pca["centered"] else 0.0)
+    P = pca_patches(x.double(), p)
+    T = P.shape[1]
+    z0 = (P - mean) @ V.t()
+    eps = noise.double().reshape(B, -1)[:, :T * d].reshape(B, T, d)
+    zt = z0 + ldae_sigma(t.double()).reshape(B, 1, 1) * eps
+    return pca_unpatches(zt @ V + mean, p, C, H, W).to(x.dtype)
+
+
+def ldae_loss(out, x0, t, pca):
+    """Per sample lambda_t * sum_{patches, i} w_i r_i^2 / (T D), r = V_full (x0 - out) per patch,
+    w_i = 1 for i < d and 0.1 after, lambda_t = 1 / (1 + sigma_t^2); mean over the batch.
+    Learned-sigma channels are ignored."""
+    C = x0.shape[1]
+    Vf = torch.as_tensor(pca["basis"], dtype=out.dtype)
+    r = pca_patches(x0 - out[:, :C], pca["patch"]) @ Vf.t()      # [B, T, D]
+    T, D = r.shape[1], r.shape[2]
+    w = torch.full((D,), LDAE_TAIL_WEIGHT, dtype=out.dtype)
+    w[:pca["d"]] = 1.0
+    lam = (1.0 / (1.0 + ldae_sigma(t.double()) ** 2)).to(out.dtype)
+    return (lam * (r ** 2 * w).sum((1, 2)) / (T * D)).mean()
 
 
 # ----------------------------------------------------------------------------

@@ -10,6 +10,7 @@
 #include "common.h"
 #include "data/dataset.h"
 #include "eval/probe.h"
+#include "train/checkpoint.h"
 #include "train/model_load.h"
 
 // A PCA tokenizer is a safetensors file too: recognise it from its header (metadata format
@@ -40,13 +41,14 @@ static void take_first(Dataset *d, int n, const char *split) {
     if (n > 0 && n < d->n) d->n = n;
 }
 
-// "last" or a 0-based index of an existing block.
-static int resolve_block(const Dit *m, const char *s) {
+// "last", "encoder" (the last encoder block: encoder_depth - 1) or a 0-based index of an existing block.
+static int resolve_block(const Dit *m, const char *s, int encoder_depth) {
     int depth = m->cfg.depth;
     if (!strcmp(s, "last")) return depth - 1;
+    if (!strcmp(s, "encoder")) return encoder_depth - 1;
     char *end;
     long b = strtol(s, &end, 10);
-    if (end == s || *end) ddm_fatal("--block '%s': expected a block index or 'last'", s);
+    if (end == s || *end) ddm_fatal("--block '%s': expected a block index, 'encoder' or 'last'", s);
     if (b < 0 || b >= depth) ddm_fatal("--block %s: the model has blocks 0 to %d", s, depth - 1);
     return (int)b;
 }
@@ -61,8 +63,8 @@ int cmd_probe(int argc, char **argv) {
     probe_opts_defaults(&po);
     ArgSpec specs[] = {
         {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "checkpoint of ddm train (.safetensors)", 0},
-        {"block", ARG_STR, block_s, sizeof block_s, 0, 0, "block whose output is the feature: 0-based index or 'last' (the encoder output)", 0},
-        {"t", ARG_FLOAT, &t, 0, -1, 1000, "input noise level (-1 = by objective: ddpm 10 of 1000, SiT 0.99 with data at t = 1)", 0},
+        {"block", ARG_STR, block_s, sizeof block_s, 0, 0, "block whose output is the feature: 0-based index, 'last' or 'encoder' (block encoder-depth - 1 of the checkpoint's config; depth/2 - 1 by default)", 0},
+        {"t", ARG_FLOAT, &t, 0, -1, 1000, "input noise level (-1 = by objective: ddpm and ldae 10 of 1000, SiT 0.99 with data at t = 1)", 0},
         {"ema", ARG_BOOL, &ema, 0, 0, 1, "use the EMA weights", 0},
         {"baseline", ARG_STR, baseline, sizeof baseline, 0, 0, "none (the checkpoint), pixels, pca (--pca) or random (dit_init with --seed)", 0},
         {"pca", ARG_STR, pca_path, sizeof pca_path, 0, 0, "PCA tokenizer of ddm pca, for --baseline pca", 0},
@@ -105,18 +107,27 @@ int cmd_probe(int argc, char **argv) {
         ddm_fatal("%s is a PCA tokenizer (from ddm pca), not a ddm model checkpoint; pass it with --baseline pca --pca", ckpt);
     if (base == B_RANDOM && !ckpt[0] && objective_parse(objective) < 0)
         ddm_fatal("--objective '%s': expected sit_linear, sit_gvp or ddpm", objective);
+    if (base == B_RANDOM && !ckpt[0] && objective_parse(objective) == OBJ_LDAE)
+        ddm_fatal("--baseline random --objective ldae needs --ckpt (an l-DAE checkpoint holds the PCA tokenizer)");
 
     double t0 = now_seconds();
     // the model and the tokenizer first: a bad file fails before the data are read
     Dit *m = NULL;
-    Pca *pca = NULL;
+    Pca *pca = NULL, *model_pca = NULL;   // the --baseline pca tokenizer; an l-DAE checkpoint's own
     int block = -1;
     char source[700];
     if (ckpt[0]) {
         TrainConfig cfg;
         m = model_load(ckpt, base == B_RANDOM ? 0 : ema, &cfg);
         snprintf(objective, sizeof objective, "%s", cfg.objective);
-        block = resolve_block(m, block_s);
+        block = resolve_block(m, block_s, train_encoder_depth(&cfg));
+        if (objective_parse(objective) == OBJ_LDAE) {   // the tokenizer embedded in the checkpoint, else its path
+            StFile *f = checkpoint_open(ckpt);
+            model_pca = checkpoint_pca(f);
+            st_free(f);
+            if (!model_pca && !cfg.pca[0]) ddm_fatal("%s: an l-DAE checkpoint without its PCA tokenizer", ckpt);
+            if (!model_pca) model_pca = pca_load(cfg.pca);
+        }
         if (!args_seen(&ap, "t")) t = probe_default_t(objective);
         const char *te_err = probe_t_error(objective, t);
         if (te_err) ddm_fatal("--t %g: %s", t, te_err);
@@ -131,7 +142,7 @@ int cmd_probe(int argc, char **argv) {
         const char *err = dit_config_error(&c);
         if (err) ddm_fatal("--baseline random: %s", err);
         m = dit_create(&c, &ops_cpu);
-        block = resolve_block(m, block_s);
+        block = resolve_block(m, block_s, depth / 2 > 0 ? depth / 2 : 1);
         if (!args_seen(&ap, "t")) t = probe_default_t(objective);
         const char *te_err = probe_t_error(objective, t);
         if (te_err) ddm_fatal("--t %g: %s", t, te_err);
@@ -146,8 +157,8 @@ int cmd_probe(int argc, char **argv) {
             ddm_fatal("%s takes %dx%dx%d images (channels x height x width), the data are %dx%dx%d",
                       ckpt[0] ? ckpt : "the random network", c->in_channels, c->height, c->width, tr.c, tr.h, tr.w);
         dim = c->hidden;
-        ftr = probe_features(m, objective, &tr, block, t, feature_batch, po.seed);
-        fte = probe_features(m, objective, &te, block, t, feature_batch, po.seed ^ 0x9E3779B97F4A7C15ull);
+        ftr = probe_features(m, objective, model_pca, &tr, block, t, feature_batch, po.seed);
+        fte = probe_features(m, objective, model_pca, &te, block, t, feature_batch, po.seed ^ 0x9E3779B97F4A7C15ull);
         if (base == B_RANDOM)
             snprintf(source, sizeof source, "randomly initialised %s network (depth %d, hidden %d, seed %llu), block %d, t = %g",
                      objective, c->depth, c->hidden, (unsigned long long)po.seed, block, t);
@@ -155,6 +166,7 @@ int cmd_probe(int argc, char **argv) {
             snprintf(source, sizeof source, "%s (%s weights, %s), block %d of 0..%d, t = %g", ckpt, ema ? "EMA" : "raw",
                      objective, block, c->depth - 1, t);
         dit_free(m);
+        pca_free(model_pca);
     } else if (pca) {
         pca_check_images(pca, tr.c, tr.h, tr.w, pca_path);
         ftr = probe_features_pca(pca, &tr);

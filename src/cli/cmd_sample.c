@@ -61,6 +61,9 @@ int cmd_sample(int argc, char **argv) {
     TrainConfig tc;
     Dit *m = model_load(ckpt, !raw, &tc);
     const DitConfig *c = &m->cfg;
+    if (!strcmp(tc.objective, "ldae"))
+        ddm_fatal("%s was trained with the ldae objective (a denoising autoencoder for representations, SPEC §1.2): "
+                  "it has no sampler; evaluate it with ddm probe", ckpt);
     int ddpm = strcmp(tc.objective, "ddpm") == 0;
     if (!sampler[0]) strcpy(sampler, ddpm ? "ddpm" : "heun");
     int is_ddpm_sampler = !strcmp(sampler, "ddpm") || !strcmp(sampler, "ddim");

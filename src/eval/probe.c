@@ -11,23 +11,25 @@
 // ---------------------------------------------------------------- features
 
 float probe_default_t(const char *objective) {
-    return objective && !strcmp(objective, "ddpm") ? 10.0f : 0.99f;
+    return objective && (!strcmp(objective, "ddpm") || !strcmp(objective, "ldae")) ? 10.0f : 0.99f;
 }
 
 const char *probe_t_error(const char *objective, float t) {
     if (objective_parse(objective) == OBJ_DDPM) {
         if (!(t >= 0 && t <= 999) || t != floorf(t)) return "a DDPM model takes an integer t from 0 (data) to 999 (noise)";
+    } else if (objective_parse(objective) == OBJ_LDAE) {
+        if (!(t >= 0 && t <= 999)) return "an l-DAE model takes a noise level t from 0 (clean) to 999 (sigma = sqrt 2)";
     } else if (!(t >= 0 && t <= 1)) {
         return "a SiT model takes t from 0 (noise) to 1 (data)";
     }
     return NULL;
 }
 
-float *probe_features(Dit *m, const char *objective, const Dataset *d, int block, float t, int batch,
+float *probe_features(Dit *m, const char *objective, const Pca *pca, const Dataset *d, int block, float t, int batch,
                       uint64_t seed) {
     const DitConfig *c = &m->cfg;
     int kind = objective_parse(objective);
-    if (kind < 0) ddm_fatal("unknown objective '%s' (sit_linear, sit_gvp or ddpm)", objective);
+    if (kind < 0) ddm_fatal("unknown objective '%s' (sit_linear, sit_gvp, ddpm or ldae)", objective);
     if (d->c != c->in_channels || d->h != c->height || d->w != c->width)
         ddm_fatal("the model takes %dx%dx%d images (channels x height x width), the data are %dx%dx%d", c->in_channels,
                   c->height, c->width, d->c, d->h, d->w);
@@ -37,6 +39,10 @@ float *probe_features(Dit *m, const char *objective, const Dataset *d, int block
     if (batch < 1) DDM_BUG("batch %d", batch);
     Objective obj;
     objective_init(&obj, (ObjectiveKind)kind);
+    if (kind == OBJ_LDAE) {
+        if (!pca) ddm_fatal("an l-DAE (ldae) model needs its PCA tokenizer to build its input");
+        objective_set_pca(&obj, pca, d->c, d->h, d->w, "the l-DAE model's PCA tokenizer");
+    }
     const Ops *o = m->ops;
     int H = c->hidden, T = dit_num_tokens(c), Cout = dit_out_channels(c);
     long n = (long)d->c * d->h * d->w;

@@ -18,18 +18,21 @@
 #include "tok/pca.h"
 
 // Default input noise level for the features, by objective (data at t = 1 for SiT, at t = 0 for DDPM):
-// ddpm: t = 10 of 1000 (the l-DAE paper); sit_linear / sit_gvp: t = 0.99 (x_t = 0.99 x + 0.01 eps).
+// ddpm and ldae: t = 10 of 1000 (the l-DAE paper; ldae: sigma = sqrt(2) 10/999 in the PCA latent);
+// sit_linear / sit_gvp: t = 0.99 (x_t = 0.99 x + 0.01 eps).
 float probe_default_t(const char *objective);
-// NULL if t is a valid time for the objective (ddpm: an integer 0..999; SiT: 0..1), else a one-line reason.
+// NULL if t is a valid time for the objective (ddpm: an integer 0..999; ldae: 0..999; SiT: 0..1), else a
+// one-line reason.
 const char *probe_t_error(const char *objective, float t);
 
 // Features of every image of d from block `block` (0-based) of m: x_t = objective_make_pair(x, eps, t)
 // with eps ~ N(0, I) drawn per sample from the stream (seed, sample index), so the features do not depend
 // on the batch size (up to GEMM rounding); class-conditional models get the null class (num_classes),
-// so no label can leak.
+// so no label can leak. ldae needs its PCA tokenizer (pca; NULL for the other objectives): the noise is
+// added in the PCA latent exactly as in training.
 // Returns a malloc'd [d->n, hidden]. Fatal (one line) if the images do not fit the model or the block does
 // not exist.
-float *probe_features(Dit *m, const char *objective, const Dataset *d, int block, float t, int batch,
+float *probe_features(Dit *m, const char *objective, const Pca *pca, const Dataset *d, int block, float t, int batch,
                       uint64_t seed);
 // Baselines. Raw pixels: [n, C*H*W] (a copy of the images in [-1, 1]). PCA: pca_encode flattened,
 // [n, T*d]; fatal if the tokenizer does not fit the images.

@@ -177,6 +177,23 @@ void pca_project_full_nomean(const Pca *p, const float *imgs, int n, int H, int 
     project(p, imgs, n, H, W, p->D, 0, coords);
 }
 
+void pca_unproject_full_nomean(const Pca *p, const float *coords, int n, int H, int W, float *imgs) {
+    pca_check_images(p, p->channels, H, W, "PCA unprojection");
+    const int C = p->channels, P = p->patch, D = p->D, gw = W / P, T = (H / P) * gw;
+    const size_t img_size = (size_t)C * H * W;
+    int bi = batch_images(T, D);
+    float *x = xmalloc((size_t)bi * T * D * sizeof(float));
+    for (int i0 = 0; i0 < n; i0 += bi) {
+        int nb = n - i0 < bi ? n - i0 : bi;
+        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb * T, D, D, 1.0f, coords + (size_t)i0 * T * D, D,
+                    p->basis, D, 0.0f, x, D);
+        for (int b = 0; b < nb; b++)
+            for (int t = 0; t < T; t++)
+                scatter_patch(imgs + img_size * (i0 + b), C, H, W, P, t / gw, t % gw, x + ((size_t)b * T + t) * D);
+    }
+    free(x);
+}
+
 void pca_decode(const Pca *p, const float *latents, int n, int H, int W, float *imgs) {
     pca_check_images(p, p->channels, H, W, "PCA decode");
     const int C = p->channels, P = p->patch, D = p->D, d = p->d, gw = W / P, T = (H / P) * gw;
@@ -212,50 +229,53 @@ double pca_explained(const Pca *p, int k) {
     return tot > 0 ? p->eigenvalues[k] / tot : 0.0;
 }
 
-void pca_save(const Pca *p, const char *path) {
-    StWriter *w = st_writer_new();
-    int64_t s1[1] = {p->D}, s2[2] = {p->D, p->D};
+void pca_st_add(StWriter *w, const Pca *p, const char *meta_prefix) {
+    int64_t s1[1] = {p->D}, s2[2] = {p->D, p->D};   // shapes are copied by st_writer_add
     st_writer_add(w, "pca.mean", ST_F32, 1, s1, p->mean);
     st_writer_add(w, "pca.basis", ST_F32, 2, s2, p->basis);
     st_writer_add(w, "pca.eigenvalues", ST_F64, 1, s1, p->eigenvalues);
-    char buf[32];
+    char key[64], buf[32];
+    const char *keys[] = {"patch", "channels", "d", "centered", "whitened"};
+    int vals[] = {p->patch, p->channels, p->d, p->centered, p->whitened};
+    for (int i = 0; i < 5; i++) {
+        snprintf(key, sizeof key, "%s%s", meta_prefix, keys[i]);
+        snprintf(buf, sizeof buf, "%d", vals[i]);
+        st_writer_meta(w, key, buf);
+    }
+}
+
+void pca_save(const Pca *p, const char *path) {
+    StWriter *w = st_writer_new();
     st_writer_meta(w, "format", PCA_FORMAT);
-    snprintf(buf, sizeof buf, "%d", p->patch); st_writer_meta(w, "patch", buf);
-    snprintf(buf, sizeof buf, "%d", p->channels); st_writer_meta(w, "channels", buf);
-    snprintf(buf, sizeof buf, "%d", p->d); st_writer_meta(w, "d", buf);
-    snprintf(buf, sizeof buf, "%d", p->centered); st_writer_meta(w, "centered", buf);
-    snprintf(buf, sizeof buf, "%d", p->whitened); st_writer_meta(w, "whitened", buf);
+    pca_st_add(w, p, "");
     st_writer_meta(w, "layout", "patch vector order (c, i, j); basis rows = components, descending eigenvalue");
     st_writer_write(w, path);
     st_writer_free(w);
 }
 
-static int meta_int(const StFile *f, const char *key, int lo, int hi) {
-    const char *v = st_meta(f, key);
-    if (!v) ddm_fatal("%s: PCA tokenizer metadata has no \"%s\"", f->path, key);
+static int meta_int(const StFile *f, const char *prefix, const char *key, int lo, int hi) {
+    char k[64];
+    snprintf(k, sizeof k, "%s%s", prefix, key);
+    const char *v = st_meta(f, k);
+    if (!v) ddm_fatal("%s: PCA tokenizer metadata has no \"%s\"", f->path, k);
     char *end;
     long x = strtol(v, &end, 10);
     if (end == v || *end || x < lo || x > hi)
-        ddm_fatal("%s: PCA tokenizer metadata \"%s\" = '%s', expected an integer in %d..%d", f->path, key, v, lo, hi);
+        ddm_fatal("%s: PCA tokenizer metadata \"%s\" = '%s', expected an integer in %d..%d", f->path, k, v, lo, hi);
     return (int)x;
 }
 
-Pca *pca_load(const char *path) {
-    if (!file_exists(path)) ddm_fatal("PCA tokenizer '%s' does not exist", path);
-    StFile *f = st_load(path);
-    const char *fmt = st_meta(f, "format");
-    if (!fmt || strcmp(fmt, PCA_FORMAT) != 0)
-        ddm_fatal("%s: not a ddm PCA tokenizer (metadata \"format\" is %s%s%s, expected '" PCA_FORMAT "')", path,
-                  fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "");
+Pca *pca_st_read(const StFile *f, const char *meta_prefix) {
+    const char *path = f->path;
     Pca *p = xcalloc(1, sizeof *p);
-    p->patch = meta_int(f, "patch", 1, 16384);
-    p->channels = meta_int(f, "channels", 1, 16384);
+    p->patch = meta_int(f, meta_prefix, "patch", 1, 16384);
+    p->channels = meta_int(f, meta_prefix, "channels", 1, 16384);
     long D = (long)p->patch * p->patch * p->channels;
     if (D > 16384) ddm_fatal("%s: PCA tokenizer patch dimension %ld is too large", path, D);
     p->D = (int)D;
-    p->d = meta_int(f, "d", 1, p->D);
-    p->centered = meta_int(f, "centered", 0, 1);
-    p->whitened = meta_int(f, "whitened", 0, 1);
+    p->d = meta_int(f, meta_prefix, "d", 1, p->D);
+    p->centered = meta_int(f, meta_prefix, "centered", 0, 1);
+    p->whitened = meta_int(f, meta_prefix, "whitened", 0, 1);
     int64_t s1[1] = {D}, s2[2] = {D, D};
     const float *mean = st_get_f32(f, "pca.mean", 1, s1);
     const float *basis = st_get_f32(f, "pca.basis", 2, s2);
@@ -272,6 +292,17 @@ Pca *pca_load(const char *path) {
     for (long i = 0; i < D; i++)
         if (!isfinite(p->eigenvalues[i]) || p->eigenvalues[i] < 0 || (i && p->eigenvalues[i] > p->eigenvalues[i - 1]))
             ddm_fatal("%s: 'pca.eigenvalues' must be finite, non-negative and descending (entry %ld)", path, i);
+    return p;
+}
+
+Pca *pca_load(const char *path) {
+    if (!file_exists(path)) ddm_fatal("PCA tokenizer '%s' does not exist", path);
+    StFile *f = st_load(path);
+    const char *fmt = st_meta(f, "format");
+    if (!fmt || strcmp(fmt, PCA_FORMAT) != 0)
+        ddm_fatal("%s: not a ddm PCA tokenizer (metadata \"format\" is %s%s%s, expected '" PCA_FORMAT "')", path,
+                  fmt ? "'" : "", fmt ? fmt : "missing", fmt ? "'" : "");
+    Pca *p = pca_st_read(f, "");
     st_free(f);
     return p;
 }

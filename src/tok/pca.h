@@ -5,6 +5,7 @@
 // in row-major order. Whitening (optional) divides each coordinate by sqrt(eigenvalue).
 #pragma once
 #include <stdint.h>
+#include "io/safetensors.h"
 
 typedef struct {
     int patch, channels, D /* p*p*C */, d /* kept */;
@@ -34,10 +35,18 @@ void pca_decode(const Pca *p, const float *latents, int n, int H, int W, float *
 void pca_project_full(const Pca *p, const float *imgs, int n, int H, int W, float *coords);
 // As pca_project_full but never subtracts the mean: V_full x, linear in x (for residuals).
 void pca_project_full_nomean(const Pca *p, const float *imgs, int n, int H, int W, float *coords);
+// The transpose of pca_project_full_nomean: coords [n, T, D] -> imgs [n, C, H, W], each patch
+// V_full^T c (no mean, no whitening); the inverse of pca_project_full_nomean (V_full is orthonormal).
+void pca_unproject_full_nomean(const Pca *p, const float *coords, int n, int H, int W, float *imgs);
 // Fraction of the total variance (sum of all D eigenvalues) in component k.
 double pca_explained(const Pca *p, int k);
 // safetensors: "pca.mean" F32 [D], "pca.basis" F32 [D, D], "pca.eigenvalues" F64 [D]; metadata
 // format "ddm-pca-1", patch, channels, d, centered, whitened. Written atomically.
 void pca_save(const Pca *p, const char *path);
 Pca *pca_load(const char *path); // fatal one-line errors for a missing, corrupt or non-PCA file
+// The same tensors and metadata inside another safetensors file (an l-DAE checkpoint embeds its
+// tokenizer): tensors "pca.mean", "pca.basis", "pca.eigenvalues"; metadata keys meta_prefix + "patch",
+// "channels", "d", "centered", "whitened". pca_st_add borrows p until the writer is written.
+void pca_st_add(StWriter *w, const Pca *p, const char *meta_prefix);
+Pca *pca_st_read(const StFile *f, const char *meta_prefix);   // fatal one line if malformed
 void pca_free(Pca *p);

@@ -29,6 +29,7 @@ void checkpoint_save(const char *path, const CheckpointOut *c) {
         m->ops->to_host(host[k], src[k], m->total);
         add_all(w, m, prefixes[k], host[k], names, &nn);
     }
+    if (c->pca) pca_st_add(w, c->pca, "pca.");
     char buf[64];
     st_writer_meta(w, "format", "ddm-dit-1");
     st_writer_meta(w, "config", c->config_json);
@@ -59,6 +60,8 @@ int64_t checkpoint_step(const StFile *f) {
     const char *s = st_meta(f, "step");
     return s ? strtoll(s, NULL, 10) : 0;
 }
+
+Pca *checkpoint_pca(const StFile *f) { return st_find(f, "pca.basis") ? pca_st_read(f, "pca.") : NULL; }
 
 int checkpoint_load_tensors(const StFile *f, const Dit *m, const char *prefix, float *dst, int optional) {
     char name[160];

@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include "io/safetensors.h"
 #include "nn/dit.h"
+#include "tok/pca.h"
 
 typedef struct {
     const Dit *model;
@@ -12,6 +13,7 @@ typedef struct {
     int64_t step;
     uint64_t seed;
     const char *config_json;
+    const Pca *pca;                     // l-DAE: the tokenizer, embedded (pca.* tensors and metadata), or NULL
 } CheckpointOut;
 
 void checkpoint_save(const char *path, const CheckpointOut *c);
@@ -19,6 +21,9 @@ void checkpoint_save(const char *path, const CheckpointOut *c);
 StFile *checkpoint_open(const char *path);                 // fatal with a clear line if unreadable
 const char *checkpoint_config(const StFile *f);            // "config" metadata; fatal if absent
 int64_t checkpoint_step(const StFile *f);                   // "step" metadata (0 if absent)
+// The embedded PCA tokenizer (tensors pca.mean / pca.basis / pca.eigenvalues, metadata pca.patch,
+// pca.channels, pca.d, pca.centered, pca.whitened), or NULL if the checkpoint has none.
+Pca *checkpoint_pca(const StFile *f);
 // Loads every tensor of m's registry, named prefix + name, into dst (device, model layout).
 // Fatal if one is missing or misshapen; if optional and the first is absent, returns 0 untouched.
 int checkpoint_load_tensors(const StFile *f, const Dit *m, const char *prefix, float *dst, int optional);

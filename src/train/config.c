@@ -60,6 +60,8 @@ char *train_config_to_json(const TrainConfig *c) {
     cJSON_AddItemToObject(root, "model", model_json(&c->model));
     cJSON *t = cJSON_AddObjectToObject(root, "train");
     cJSON_AddStringToObject(t, "objective", c->objective);
+    cJSON_AddStringToObject(t, "pca", c->pca);
+    cJSON_AddNumberToObject(t, "encoder_depth", c->encoder_depth);
     cJSON_AddNumberToObject(t, "label_dropout", c->label_dropout);
     cJSON_AddStringToObject(t, "disp_variant", c->disp_variant);
     cJSON_AddNumberToObject(t, "disp_lambda", c->disp_lambda);
@@ -127,6 +129,8 @@ int train_config_from_json(TrainConfig *c, const char *json) {
         double v;
         char seed[32];
         get_str(t, "objective", c->objective, sizeof c->objective);
+        get_str(t, "pca", c->pca, sizeof c->pca);
+        if (get_num(t, "encoder_depth", &v)) c->encoder_depth = (int)v;
         if (get_num(t, "label_dropout", &v)) c->label_dropout = (float)v;
         get_str(t, "disp_variant", c->disp_variant, sizeof c->disp_variant);
         if (get_num(t, "disp_lambda", &v)) c->disp_lambda = (float)v;
@@ -151,6 +155,13 @@ int train_config_from_json(TrainConfig *c, const char *json) {
     }
     cJSON_Delete(root);
     return ok;
+}
+
+int train_encoder_depth(const TrainConfig *c) {
+    int depth = c->model.depth, k = c->encoder_depth;
+    if (k == 0) k = depth / 2 > 0 ? depth / 2 : 1;
+    if (k < 1 || k > depth) ddm_fatal("--encoder-depth %d: expected 1 to the depth %d", k, depth);
+    return k;
 }
 
 // "last", "all", "depth/4" (the paper's default: block number depth/4 counted from 1), "N" or "N,M,...".

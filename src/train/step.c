@@ -52,7 +52,7 @@ LossParts step_loss_and_grads(Dit *m, const Objective *o, DispSetup *d, const fl
     ops_profile_phase(PHASE_FORWARD);
     dit_zero_grad(m);
     dit_forward(m, out, xt, t, c->num_classes ? y : NULL, B);
-    s.diff = objective_loss(out, target, B, c->in_channels, dit_out_channels(c), HW, d_out);
+    s.diff = objective_loss(o, out, target, t, B, c->in_channels, dit_out_channels(c), HW, d_out);
     s.disp = dispersive_forward_backward(m, d, B, &s.disp_seconds);
     s.total = s.diff + (d->n_blocks ? d->lambda * s.disp : 0);
     ops_profile_phase(PHASE_BACKWARD);

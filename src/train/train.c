@@ -19,6 +19,7 @@ typedef struct {
     Dataset data;
     Dit *model;
     Objective obj;
+    Pca *pca;                                // ldae: the tokenizer (embedded in every checkpoint)
     OptimState opt;
     int64_t step;                            // steps completed
     // per-step host buffers
@@ -114,7 +115,7 @@ static StepStats train_step(Run *r) {
 static void save_checkpoint(Run *r) {
     char *json = train_config_to_json(r->cfg);
     CheckpointOut co = {.model = r->model, .ema = r->opt.ema, .opt_m = r->opt.m, .opt_v = r->opt.v,
-                        .step = r->step, .seed = r->cfg->seed, .config_json = json};
+                        .step = r->step, .seed = r->cfg->seed, .config_json = json, .pca = r->pca};
     checkpoint_save(r->ckpt_path, &co);
     free(json);
 }
@@ -216,17 +217,37 @@ int train_run(TrainConfig *c) {
     if (make_dirs(c->out_dir) != 0) ddm_fatal("--out '%s': cannot create the directory: %s", c->out_dir, strerror(errno));
     snprintf(r.ckpt_path, sizeof r.ckpt_path, "%s/ckpt.safetensors", c->out_dir);
     snprintf(r.log_path, sizeof r.log_path, "%s/log.jsonl", c->out_dir);
+    int kind = objective_parse(c->objective);
+    if (kind < 0) ddm_fatal("--objective '%s': expected sit_linear, sit_gvp, ddpm or ldae", c->objective);
+    objective_init(&r.obj, (ObjectiveKind)kind);
+    if (kind == OBJ_LDAE) {
+        // the tokenizer before the data, so that a bad file fails first; a resumed run uses the copy
+        // embedded in its checkpoint (the file it was started with may be gone)
+        if (c->resume[0]) {
+            StFile *f = checkpoint_open(c->resume);
+            r.pca = checkpoint_pca(f);
+            st_free(f);
+        }
+        if (!r.pca && !c->pca[0]) ddm_fatal("--objective ldae needs --pca FILE (a PCA tokenizer written by ddm pca)");
+        if (!r.pca) r.pca = pca_load(c->pca);
+    } else if (c->pca[0]) {
+        ddm_fatal("--pca is only used with --objective ldae (got --objective %s)", c->objective);
+    }
     r.data = dataset_load_fashion_mnist(c->data, "train");
     if (!c->resume[0]) {   // a fresh model takes its image shape and classes from the data
         c->model.in_channels = r.data.c;
         c->model.height = r.data.h;
         c->model.width = r.data.w;
         if (c->model.num_classes) c->model.num_classes = r.data.num_classes;
+        if (kind == OBJ_LDAE) c->model.num_classes = 0;   // l-DAE is unconditional
     }
+    c->encoder_depth = train_encoder_depth(c);
     check_data_matches(&r);
-    int kind = objective_parse(c->objective);
-    if (kind < 0) ddm_fatal("--objective '%s': expected sit_linear, sit_gvp or ddpm", c->objective);
-    objective_init(&r.obj, (ObjectiveKind)kind);
+    if (r.pca) {
+        char what[600];
+        snprintf(what, sizeof what, "--pca %s", c->pca[0] ? c->pca : "(embedded in the checkpoint)");
+        objective_set_pca(&r.obj, r.pca, r.data.c, r.data.h, r.data.w, what);
+    }
     setup_model(&r);
     setup_dispersive(&r);
     setup_buffers(&r);
@@ -237,6 +258,9 @@ int train_run(TrainConfig *c) {
             "%d images; steps %lld -> %d\n", c->model.num_classes ? "class-conditional" : "unconditional",
             c->model.depth, c->model.hidden, c->model.heads, c->model.patch,
             dit_trainable_count(r.model) / 1e6, c->objective, c->disp_variant, r.data.n, (long long)r.step, c->steps);
+    if (r.pca)
+        fprintf(stderr, "ddm train: l-DAE: PCA tokenizer patch %d, D = %d, d = %d (%s); encoder = blocks 0..%d\n",
+                r.pca->patch, r.pca->D, r.pca->d, r.pca->whitened ? "whitened" : "not whitened", c->encoder_depth - 1);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     double t_log = now_seconds(), disp_s = 0;
@@ -261,5 +285,6 @@ int train_run(TrainConfig *c) {
         fprintf(stderr, "ddm train: done; checkpoint %s, log %s\n", r.ckpt_path, r.log_path);
     }
     fclose(r.log);
+    pca_free(r.pca);
     return g_stop ? 130 : 0;
 }

@@ -9,7 +9,9 @@
 
 typedef struct {
     DitConfig model;
-    char objective[16];          // sit_linear | sit_gvp | ddpm
+    char objective[16];          // sit_linear | sit_gvp | ddpm | ldae
+    char pca[512];               // ldae: the PCA tokenizer it was started with (the checkpoint embeds a copy)
+    int encoder_depth;           // blocks 0..encoder_depth-1 are the encoder (0 = depth/2, at least 1)
     float label_dropout;         // probability of replacing a label by the null class (conditional only)
     // Dispersive Loss
     char disp_variant[16];       // none | infonce_l2 | infonce_cos | hinge | covariance
@@ -37,6 +39,8 @@ void train_config_defaults(TrainConfig *c);
 char *train_config_to_json(const TrainConfig *c);
 // Fills c from that JSON; returns 0 if a field is missing or malformed.
 int train_config_from_json(TrainConfig *c, const char *json);
+// encoder_depth, with 0 resolved to depth/2 (at least 1); fatal unless in 1..depth.
+int train_encoder_depth(const TrainConfig *c);
 // Resolves disp_blocks into 0-based indices; fatal with a clear message when malformed.
 int train_disp_blocks(const TrainConfig *c, int *blocks);
 

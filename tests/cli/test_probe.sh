@@ -53,7 +53,7 @@ check "random network of given sizes (got $lin)" between "$lin" 0 100
 
 # user errors: one line, exit 1
 expect_fail "missing block" "--block 12: the model has blocks 0 to 1" $DDM probe --ckpt $CK --block 12 $SMALL
-expect_fail "bad block" "--block 'first': expected a block index or 'last'" $DDM probe --ckpt $CK --block first
+expect_fail "bad block" "--block 'first': expected a block index, 'encoder' or 'last'" $DDM probe --ckpt $CK --block first
 expect_fail "PCA file as a checkpoint" "is a PCA tokenizer (from ddm pca), not a ddm model checkpoint" $DDM probe --ckpt $TMP/pca.safetensors
 printf '\x20\x00\x00\x00\x00\x00\x00\x00{"__metadata__":{"a":"b"}}      ' > $TMP/other.safetensors
 expect_fail "other file as a checkpoint" "not a ddm model checkpoint" $DDM probe --ckpt $TMP/other.safetensors
