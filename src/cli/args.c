@@ -112,7 +112,12 @@ void args_parse(ArgParser *p, int argc, char **argv) {
         ArgSpec *s = find(p, name);
         if (!s) ddm_fatal("ddm %s: unknown flag --%s (see ddm %s --help)", p->command, name, p->command);
         const char *v = eq ? eq + 1 : NULL;
-        if (!v && s->type == ARG_BOOL) v = "1";
+        if (!v && s->type == ARG_BOOL) {   // "--flip" alone, or "--flip 0" / "--flip false"
+            const char *next = i + 1 < argc ? argv[i + 1] : "";
+            const char *words[] = {"0", "1", "true", "false", "yes", "no"};
+            v = "1";
+            for (int w = 0; w < 6; w++) if (!strcmp(next, words[w])) { v = argv[++i]; break; }
+        }
         if (!v) {
             if (i + 1 >= argc) ddm_fatal("ddm %s: --%s needs a value", p->command, name);
             v = argv[++i];

@@ -1,5 +1,6 @@
 // Flag parsing shared by every subcommand: a table of flags with types, ranges and help text.
-// Accepts "--name value" and "--name=value"; booleans take no value ("--flip") or "=0/1".
+// Accepts "--name value" and "--name=value"; booleans take no value ("--flip"),
+// "=0/1" or a following 0/1/true/false/yes/no.
 // "--config FILE" reads "name = value" lines (# comments) through the same table, flags given
 // later on the command line win. Unknown flags and out-of-range values are one-line errors.
 #pragma once

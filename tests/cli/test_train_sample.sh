@@ -24,6 +24,8 @@ expect_ok "nested run directory is created" $DDM train $TINY --batch 2 --steps 1
 check "nested checkpoint" test -s $TMP/deep/er/run/ckpt.safetensors
 touch $TMP/afile
 expect_fail "run directory under a file" "cannot create the directory" $DDM train $TINY --batch 2 --steps 1 --out $TMP/afile/run
+expect_ok "boolean flag with a value" $DDM train $TINY --flip 0 --unconditional=false --batch 2 --steps 1 --out $TMP/bool
+expect_fail "boolean flag with a bad value" "--flip 'maybe': expected 1/0" $DDM train $TINY --flip=maybe --steps 1 --out $TMP/bool
 for c in train sample forward; do
     check "$c --help" $DDM $c --help > /dev/null
 done
