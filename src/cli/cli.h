@@ -4,6 +4,7 @@ int cmd_train(int argc, char **argv);
 int cmd_sample(int argc, char **argv);
 int cmd_forward(int argc, char **argv);
 int cmd_bench(int argc, char **argv);
+int cmd_eval(int argc, char **argv);
 int cmd_pca(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_classifier(int argc, char **argv);

@@ -17,6 +17,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"sample", cmd_sample, "draw samples from a checkpoint (SiT ODE/SDE, DDPM/DDIM) into a PNG grid / .npy"},
     {"forward", cmd_forward, "run the model once on given .npy inputs (parity checks against PyTorch)"},
     {"bench", cmd_bench, "time training and sampling on fixed configurations beside the PyTorch twin"},
+    {"eval", cmd_eval, "Fréchet distance (domain-classifier features), KID, precision/recall of samples"},
     {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on Fashion-MNIST patches"},
     {"probe", cmd_probe, "linear-probe and k-NN accuracy of a network's features (or a baseline)"},
     {"classifier", cmd_classifier, "train / evaluate the domain classifier whose features the FID uses"},

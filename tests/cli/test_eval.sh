@@ -1,0 +1,49 @@
+#!/usr/bin/env bash
+# ddm eval: Fréchet distance / KID / precision-recall on domain-classifier features, from .npy, a PNG
+# directory or a checkpoint, always beside the real-test baseline; bad inputs give one line.
+cd "$(dirname "$0")/../.." && . tests/cli/lib.sh
+expect_ok "tiny classifier" $DDM classifier train --epochs 1 --n-train 1000 --n-test 200 --arch 8,M,16 --out $TMP/c.safetensors
+expect_ok "tiny model" $DDM train $TINY --batch 4 --steps 2 --out $TMP/run
+expect_ok "samples" $DDM sample --ckpt $TMP/run/ckpt.safetensors --n 40 --steps 2 --out $TMP/s.png --npy $TMP/s.npy
+out=$($DDM eval --classifier $TMP/c.safetensors --samples $TMP/s.npy --n 40 --kid-subsets 5 --kid-size 20 --json $TMP/e.json 2>&1); rc=$?
+check "eval from .npy runs" test $rc -eq 0
+check "prints the samples and the real-test baseline" grep -q "real test (baseline)" <<<"$out"
+check "JSON written" $PY -c "import json; d = json.load(open('$TMP/e.json')); assert d['n'] == 40 and d['samples']['fd'] >= 0 and d['real_test']['fd'] >= 0"
+# real test images as samples score like the real baseline; noise scores far worse
+$PY - "$TMP" <<'PYEOF'
+import gzip, sys, numpy as np
+t = sys.argv[1]
+raw = gzip.open('/usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz').read()
+x = np.frombuffer(raw, np.uint8, offset=16).reshape(-1, 1, 28, 28)[5000:5300].astype(np.float32) / 127.5 - 1
+np.save(t + '/real.npy', x)
+np.save(t + '/noise.npy', np.random.default_rng(0).uniform(-1, 1, x.shape).astype(np.float32))
+np.save(t + '/bad.npy', x[:, :, :27, :])
+import os; os.makedirs(t + '/pngs')
+from zlib import compress
+import struct
+def png(path, img):   # 8-bit grey PNG written by hand (no PIL here)
+    h, w = img.shape
+    rows = b''.join(b'\x00' + bytes(r) for r in img)
+    def chunk(k, d): return struct.pack('>I', len(d)) + k + d + struct.pack('>I', __import__('zlib').crc32(k + d) & 0xffffffff)
+    open(path, 'wb').write(b'\x89PNG\r\n\x1a\n' + chunk(b'IHDR', struct.pack('>IIBBBBB', w, h, 8, 0, 0, 0, 0)) + chunk(b'IDAT', compress(rows)) + chunk(b'IEND', b''))
+for i in range(300):
+    png(f'{t}/pngs/{i:04d}.png', ((x[i, 0] + 1) * 127.5).round().clip(0, 255).astype(np.uint8))
+PYEOF
+json_fd() { $PY -c "import json; print(json.load(open('$1'))['samples']['fd'])"; }
+expect_ok "eval real" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/real.npy --n 300 --kid-subsets 5 --kid-size 100 --json $TMP/real.json
+expect_ok "eval png dir" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/pngs --n 300 --kid-subsets 5 --kid-size 100 --json $TMP/png.json
+expect_ok "eval noise" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/noise.npy --n 300 --kid-subsets 5 --kid-size 100 --json $TMP/noise.json
+check "PNG directory reads like the array it came from" $PY -c "import sys; a, b = $(json_fd $TMP/real.json), $(json_fd $TMP/png.json); sys.exit(0 if abs(a - b) <= 0.02 * a + 1e-6 else 1)"
+check "noise is much farther than real images" $PY -c "import sys; sys.exit(0 if $(json_fd $TMP/noise.json) > 5 * $(json_fd $TMP/real.json) else 1)"
+expect_ok "eval from a checkpoint" $DDM eval --classifier $TMP/c.safetensors --ckpt $TMP/run/ckpt.safetensors --n 20 --steps 2 --kid-subsets 2 --kid-size 10
+out=$($DDM eval --classifier $TMP/c.safetensors --samples $TMP/s.npy --n 10 --kid-subsets 2 --kid-size 5 2>&1)
+check "fewer samples than feature dimensions: a clear warning" grep -q "singular" <<<"$out"
+expect_fail "image size mismatch" "images of 1x27x28, but the classifier takes 1x28x28" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/bad.npy
+printf 'not a png' > $TMP/pngs/0000.png
+expect_fail "corrupt PNG" "0000.png: not a readable PNG" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/pngs
+head -c 100 $TMP/real.npy > $TMP/trunc.npy
+expect_fail "truncated npy" "trunc.npy" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/trunc.npy
+expect_fail "both sources" "exactly one of --samples and --ckpt" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/s.npy --ckpt $TMP/run/ckpt.safetensors
+expect_fail "not a classifier" "classifier" $DDM eval --classifier $TMP/run/ckpt.safetensors --samples $TMP/s.npy
+check "eval --help" $DDM eval --help > /dev/null
+finish
