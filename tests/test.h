@@ -4,6 +4,9 @@
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
 
 static int t_pass = 0, t_fail = 0;
 
@@ -43,6 +46,30 @@ static inline int fd_check_tol(LossFn loss, void *ctx, double *x, const double *
     }
     if (worst > 1) fprintf(stderr, "  %s: finite-difference mismatch ratio %.3g\n", what, worst);
     return worst <= 1;
+}
+
+// Runs fn in a child process with its stderr captured into msg (NUL-terminated); returns the child's
+// exit status, or -1 if it did not exit normally. For checking that user errors exit(1) with one line.
+static inline int run_in_child(void (*fn)(void), char *msg, size_t cap) {
+    int p[2];
+    if (pipe(p) != 0) return -2;
+    fflush(NULL);
+    pid_t pid = fork();
+    if (pid == 0) {
+        close(p[0]);
+        dup2(p[1], 2);
+        fn();
+        _exit(0);
+    }
+    close(p[1]);
+    size_t len = 0;
+    ssize_t k;
+    while (len + 1 < cap && (k = read(p[0], msg + len, cap - 1 - len)) > 0) len += (size_t)k;
+    msg[len] = 0;
+    close(p[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
 }
 
 #define TEST_MAIN_END() do { printf("%s: %d passed, %d failed\n", __FILE__, t_pass, t_fail); return t_fail ? 1 : 0; } while (0)

@@ -280,29 +280,6 @@ static void test_by_name(void) {
     }
 }
 
-// Runs fn in a child with stderr captured; returns the exit status (-1 if it did not exit).
-static int run_child(void (*fn)(void), char *msg, size_t cap) {
-    int p[2];
-    if (pipe(p) != 0) return -2;
-    fflush(stdout); fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        dup2(p[1], 2);
-        fn();
-        _exit(0);
-    }
-    close(p[1]);
-    size_t len = 0;
-    ssize_t k;
-    while (len + 1 < cap && (k = read(p[0], msg + len, cap - 1 - len)) > 0) len += k;
-    msg[len] = 0;
-    close(p[0]);
-    int st;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) ? WEXITSTATUS(st) : -1;
-}
-
 static float g_z[8] = {1, 2, 3, 4, 5, 6, 7, 8};
 static void child_bad_name(void) { ddm_dispersive_loss(g_z, 2, 4, "infonce_l3", 0.5f, 1, NULL); }
 static void child_bad_tau(void) { ddm_dispersive_loss(g_z, 2, 4, "infonce_cos", 0.0f, 1, NULL); }
@@ -310,14 +287,14 @@ static void child_hinge_tau0(void) { ddm_dispersive_loss(g_z, 2, 4, "hinge", 0.0
 
 static void test_errors(void) {
     char msg[1024];
-    int st = run_child(child_bad_name, msg, sizeof msg);
+    int st = run_in_child(child_bad_name, msg, sizeof msg);
     CHECK(st == 1, "unknown variant exits 1 (got %d)", st);
     CHECK(strstr(msg, "ddm: error:") && strstr(msg, "infonce_l3") &&
           strstr(msg, "infonce_l2, infonce_cos, hinge, covariance") && strchr(msg, '\n') == msg + strlen(msg) - 1,
           "one-line message naming the bad and the valid variants: %s", msg);
-    st = run_child(child_bad_tau, msg, sizeof msg);
+    st = run_in_child(child_bad_tau, msg, sizeof msg);
     CHECK(st == 1 && strstr(msg, "tau"), "tau = 0 for infonce_cos exits 1 (got %d: %s)", st, msg);
-    st = run_child(child_hinge_tau0, msg, sizeof msg);
+    st = run_in_child(child_hinge_tau0, msg, sizeof msg);
     CHECK(st == 0, "hinge ignores tau (got %d: %s)", st, msg);
 }
 

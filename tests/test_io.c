@@ -54,30 +54,17 @@ static int count_dir_entries(const char *dir) {
 
 // Runs fn(path) in a child; the child must exit with status 1 and print one line to stderr that
 // contains `path` (if non-NULL) and `needle`.
+static void (*g_child_fn)(const char *);
+static const char *g_child_path;
+static void child_trampoline(void) { g_child_fn(g_child_path); }
+
 static void expect_fatal(const char *what, void (*fn)(const char *), const char *path, const char *needle) {
-    fflush(stdout);
-    fflush(stderr);
-    int p[2];
-    if (pipe(p) != 0) { perror("pipe"); exit(2); }
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(p[0]);
-        dup2(p[1], 2);
-        fn(path);
-        _exit(0);
-    }
-    close(p[1]);
     char msg[4096];
-    size_t n = 0;
-    ssize_t r;
-    while (n < sizeof msg - 1 && (r = read(p[0], msg + n, sizeof msg - 1 - n)) > 0) n += (size_t)r;
-    msg[n] = 0;
-    close(p[0]);
-    int status = 0;
-    waitpid(pid, &status, 0);
-    int lines = 0;
-    for (size_t i = 0; i < n; i++) lines += msg[i] == '\n';
-    CHECK(WIFEXITED(status) && WEXITSTATUS(status) == 1, "%s: expected exit status 1, got status 0x%x", what, status);
+    g_child_fn = fn;
+    g_child_path = path;
+    int status = run_in_child(child_trampoline, msg, sizeof msg), lines = 0;
+    for (size_t i = 0; msg[i]; i++) lines += msg[i] == '\n';
+    CHECK(status == 1, "%s: expected exit status 1, got %d", what, status);
     CHECK(lines == 1 && strncmp(msg, "ddm: error: ", 12) == 0, "%s: expected one 'ddm: error:' line, got: %s",
           what, msg);
     CHECK(!path || strstr(msg, path), "%s: message does not name the file '%s': %s", what, path, msg);

@@ -478,16 +478,8 @@ static void test_pr(void) {
 
 // ---- errors --------------------------------------------------------------------------------------
 static int exits_with_error(void (*f)(void)) {
-    fflush(stdout); fflush(stderr);
-    pid_t pid = fork();
-    if (pid == 0) {
-        freopen("/dev/null", "w", stderr);
-        f();
-        _exit(0);
-    }
-    int st;
-    waitpid(pid, &st, 0);
-    return WIFEXITED(st) && WEXITSTATUS(st) == 1;
+    char msg[4096];
+    return run_in_child(f, msg, sizeof msg) == 1;
 }
 static void bad_k(void) { float x[8] = {0}; double p, r; precision_recall(x, 2, x, 2, 4, 2, &p, &r); }
 static void bad_cov_n(void) { FeatStats s; featstats_init(&s, 3); float x[3] = {1, 2, 3}; featstats_add(&s, x, 1); double m[3], c[9]; featstats_mean_cov(&s, m, c); }

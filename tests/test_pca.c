@@ -269,29 +269,11 @@ static void test_determinism_io_api(const float *imgs) {
 static const float *g_imgs;
 static char g_path[256];
 static void expect_fatal(const char *what, const char *text, void (*fn)(void)) {
-    int pfd[2];
-    if (pipe(pfd) != 0) { CHECK(0, "pipe"); return; }
-    fflush(NULL);
-    pid_t pid = fork();
-    if (pid == 0) {
-        close(pfd[0]);
-        dup2(pfd[1], 2);
-        fn();
-        _exit(0);
-    }
-    close(pfd[1]);
     char buf[4096];
-    size_t n = 0;
-    ssize_t k;
-    while (n < sizeof buf - 1 && (k = read(pfd[0], buf + n, sizeof buf - 1 - n)) > 0) n += (size_t)k;
-    buf[n] = 0;
-    close(pfd[0]);
-    int st = 0;
-    waitpid(pid, &st, 0);
-    int lines = 0;
+    int status = run_in_child(fn, buf, sizeof buf), lines = 0;
     for (char *s = buf; (s = strstr(s, "ddm: error:")); s++) lines++;
-    CHECK(WIFEXITED(st) && WEXITSTATUS(st) == 1 && lines == 1 && strstr(buf, text),
-          "%s: status %d, stderr '%s' (want '%s')", what, WIFEXITED(st) ? WEXITSTATUS(st) : -1, buf, text);
+    CHECK(status == 1 && lines == 1 && strstr(buf, text), "%s: status %d, stderr '%s' (want '%s')", what, status,
+          buf, text);
 }
 static void f_d_gt_D(void) { pca_fit(g_imgs, SN, SC, SH, SW, SP, SD + 1, 1000, 1, 0, 1); }
 static void f_d_gt_D16(void) { pca_fit(g_imgs, SN, 1, SH, SW * SC, 4, 40, 1000, 1, 0, 1); }
