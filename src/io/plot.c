@@ -31,6 +31,7 @@ void plot_init(Plot *p, const char *title, const char *xlabel, const char *ylabe
     p->xlabel = xstrdup(xlabel ? xlabel : "");
     p->ylabel = xstrdup(ylabel ? ylabel : "");
     p->antialias = 1;
+    p->legend = 1;
 }
 
 void plot_add_series(Plot *p, const char *name, const double *x, const double *y, int n) {
@@ -298,15 +299,38 @@ static void draw_y_axis(Canvas *c, const Frame *f, const Ticks *t, int fs) {
     }
 }
 
-static void draw_legend(Canvas *c, const Plot *p, Rect area, int fs) {
+// Data points of all series inside box.
+static int points_in(const Frame *f, const Plot *p, Rect box) {
+    int n = 0;
+    float x, y;
+    for (int s = 0; s < p->nseries; s++)
+        for (int i = 0; i < p->series[s].n; i++)
+            if (to_pixel(f, p->series[s].x[i], p->series[s].y[i], &x, &y))
+                n += x >= box.x0 && x < box.x1 && y >= box.y0 && y < box.y1;
+    return n;
+}
+
+// The legend box in the corner of the plot area (upper right, upper left, lower right, lower left)
+// covering the fewest points.
+static Rect legend_box(const Frame *f, const Plot *p, int bw, int bh, int fs) {
+    Rect a = f->area, best = {0, 0, 0, 0};
+    int fewest = -1, m = 6 * fs;
+    for (int corner = 0; corner < 4; corner++) {
+        int x0 = corner % 2 ? a.x0 + m : a.x1 - m - bw, y0 = corner / 2 ? a.y1 - m - bh : a.y0 + m;
+        Rect r = {x0, y0, x0 + bw, y0 + bh};
+        int n = points_in(f, p, r);
+        if (fewest < 0 || n < fewest) fewest = n, best = r;
+    }
+    return best;
+}
+
+static void draw_legend(Canvas *c, const Plot *p, const Frame *f, int fs) {
     int wmax = 0, line = 12 * fs, swatch = 18 * fs;
     for (int s = 0; s < p->nseries; s++) {
         int w = text_width(p->series[s].name, fs);
         if (w > wmax) wmax = w;
     }
-    Rect box = {0, area.y0 + 6 * fs, area.x1 - 6 * fs, 0};
-    box.x0 = box.x1 - (wmax + swatch + 14 * fs);
-    box.y1 = box.y0 + p->nseries * line + 6 * fs;
+    Rect box = legend_box(f, p, wmax + swatch + 14 * fs, p->nseries * line + 6 * fs, fs);
     fill_rect(c, box.x0, box.y0, box.x1, box.y1, WHITE);
     stroke_rect(c, box, FRAME);
     for (int s = 0; s < p->nseries; s++) {
@@ -344,7 +368,7 @@ unsigned char *plot_render(const Plot *p, int width, int height) {
     draw_y_axis(&c, &f, &yt, fs);
     for (int s = 0; s < p->nseries; s++) draw_series(&c, &f, &p->series[s], p->antialias);
     stroke_rect(&c, area, FRAME);
-    if (p->nseries > 0) draw_legend(&c, p, area, fs);
+    if (p->legend && p->nseries > 0) draw_legend(&c, p, &f, fs);
     if (p->title[0]) draw_text(&c, (width - text_width(p->title, ts)) / 2, 6 * fs, p->title, ts, BLACK, 0);
     if (p->xlabel[0])
         draw_text(&c, (area.x0 + area.x1 - text_width(p->xlabel, fs)) / 2, height - 14 * fs, p->xlabel, fs, BLACK, 0);

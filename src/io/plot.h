@@ -14,6 +14,7 @@ typedef struct {
     char *title, *xlabel, *ylabel;
     int logy;        // log10 y axis
     int antialias;   // 1 = anti-aliased lines (default)
+    int legend;      // 1 = legend in the corner of the plot area with the fewest points (default)
     PlotSeries *series;
     int nseries;
 } Plot;
