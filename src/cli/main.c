@@ -21,6 +21,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on Fashion-MNIST patches"},
     {"probe", cmd_probe, "linear-probe and k-NN accuracy of a network's features (or a baseline)"},
     {"classifier", cmd_classifier, "train / evaluate the domain classifier whose features the FID uses"},
+    {"plot", cmd_plot, "line charts (PNG) of JSONL logs: loss curves, distance vs step"},
 };
 
 static void usage(void) {
