@@ -86,5 +86,6 @@ expect_fail "ldae fixes its settings" "--target noise: --objective ldae fixes it
 expect_fail "single level not an integer" "--single-noise-level 2.5: a denoise model takes an integer noise level" $DDM train --objective denoise --single-noise-level 2.5 $B
 expect_fail "single level out of SiT's range" "--single-noise-level 3: a SiT model takes t from 0 (noise) to 1 (data)" $DDM train --single-noise-level 3 $B
 check "no checkpoint from failed runs" test ! -e $TMP/bad/ckpt.safetensors
-[ -n "$SHOW" ] && for d in $TMP/ldae_traj_*; do echo "$(basename $d): $(meta $d/ckpt.safetensors)"; done
+# SHOW=1 bash tests/cli/test_traj.sh prints the settings each config recorded
+[ -n "${SHOW:-}" ] && for d in $TMP/ldae_traj_*; do echo "$(basename $d): $(meta $d/ckpt.safetensors)"; done
 finish
