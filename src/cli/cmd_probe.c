@@ -105,7 +105,7 @@ int cmd_probe(int argc, char **argv) {
     if ((base == B_PIXELS || base == B_PCA) && ckpt[0]) ddm_fatal("--baseline %s uses no network: drop --ckpt", baseline);
     if (ckpt[0] && is_pca_file(ckpt))
         ddm_fatal("%s is a PCA tokenizer (from ddm pca), not a ddm model checkpoint; pass it with --baseline pca --pca", ckpt);
-    if (base == B_RANDOM && !ckpt[0] && objective_parse(objective) < 0)
+    if (base == B_RANDOM && !ckpt[0] && (objective_parse(objective) < 0 || objective_parse(objective) == OBJ_DENOISE))
         ddm_fatal("--objective '%s': expected sit_linear, sit_gvp or ddpm", objective);
     if (base == B_RANDOM && !ckpt[0] && objective_parse(objective) == OBJ_LDAE)
         ddm_fatal("--baseline random --objective ldae needs --ckpt (an l-DAE checkpoint holds the PCA tokenizer)");
@@ -114,6 +114,7 @@ int cmd_probe(int argc, char **argv) {
     // the model and the tokenizer first: a bad file fails before the data are read
     Dit *m = NULL;
     Pca *pca = NULL, *model_pca = NULL;   // the --baseline pca tokenizer; an l-DAE checkpoint's own
+    Objective obj;                        // a checkpoint's objective, as trained
     int block = -1;
     char source[700];
     if (ckpt[0]) {
@@ -121,7 +122,8 @@ int cmd_probe(int argc, char **argv) {
         m = model_load(ckpt, base == B_RANDOM ? 0 : ema, &cfg);
         snprintf(objective, sizeof objective, "%s", cfg.objective);
         block = resolve_block(m, block_s, train_encoder_depth(&cfg));
-        if (objective_parse(objective) == OBJ_LDAE) {   // the tokenizer embedded in the checkpoint, else its path
+        train_objective_setup(&cfg, &obj);
+        if (objective_uses_pca(&obj)) {   // the tokenizer embedded in the checkpoint, else its path
             StFile *f = checkpoint_open(ckpt);
             model_pca = checkpoint_pca(f);
             st_free(f);
@@ -157,8 +159,14 @@ int cmd_probe(int argc, char **argv) {
             ddm_fatal("%s takes %dx%dx%d images (channels x height x width), the data are %dx%dx%d",
                       ckpt[0] ? ckpt : "the random network", c->in_channels, c->height, c->width, tr.c, tr.h, tr.w);
         dim = c->hidden;
-        ftr = probe_features(m, objective, model_pca, &tr, block, t, feature_batch, po.seed);
-        fte = probe_features(m, objective, model_pca, &te, block, t, feature_batch, po.seed ^ 0x9E3779B97F4A7C15ull);
+        if (ckpt[0]) {
+            if (model_pca) objective_set_pca(&obj, model_pca, tr.c, tr.h, tr.w, "the model's PCA tokenizer");
+            ftr = probe_features_objective(m, &obj, &tr, block, t, feature_batch, po.seed);
+            fte = probe_features_objective(m, &obj, &te, block, t, feature_batch, po.seed ^ 0x9E3779B97F4A7C15ull);
+        } else {
+            ftr = probe_features(m, objective, model_pca, &tr, block, t, feature_batch, po.seed);
+            fte = probe_features(m, objective, model_pca, &te, block, t, feature_batch, po.seed ^ 0x9E3779B97F4A7C15ull);
+        }
         if (base == B_RANDOM)
             snprintf(source, sizeof source, "randomly initialised %s network (depth %d, hidden %d, seed %llu), block %d, t = %g",
                      objective, c->depth, c->hidden, (unsigned long long)po.seed, block, t);

@@ -11,38 +11,42 @@
 // ---------------------------------------------------------------- features
 
 float probe_default_t(const char *objective) {
-    return objective && (!strcmp(objective, "ddpm") || !strcmp(objective, "ldae")) ? 10.0f : 0.99f;
+    return objective && (!strcmp(objective, "ddpm") || !strcmp(objective, "ldae") || !strcmp(objective, "denoise")) ? 10.0f
+                                                                                                                   : 0.99f;
 }
 
 const char *probe_t_error(const char *objective, float t) {
-    if (objective_parse(objective) == OBJ_DDPM) {
-        if (!(t >= 0 && t <= 999) || t != floorf(t)) return "a DDPM model takes an integer t from 0 (data) to 999 (noise)";
-    } else if (objective_parse(objective) == OBJ_LDAE) {
-        if (!(t >= 0 && t <= 999)) return "an l-DAE model takes a noise level t from 0 (clean) to 999 (sigma = sqrt 2)";
-    } else if (!(t >= 0 && t <= 1)) {
-        return "a SiT model takes t from 0 (noise) to 1 (data)";
-    }
-    return NULL;
+    int kind = objective_parse(objective);
+    return objective_t_error(kind < 0 ? OBJ_SIT_LINEAR : (ObjectiveKind)kind, t);
 }
 
 float *probe_features(Dit *m, const char *objective, const Pca *pca, const Dataset *d, int block, float t, int batch,
                       uint64_t seed) {
-    const DitConfig *c = &m->cfg;
     int kind = objective_parse(objective);
     if (kind < 0) ddm_fatal("unknown objective '%s' (sit_linear, sit_gvp, ddpm or ldae)", objective);
-    if (d->c != c->in_channels || d->h != c->height || d->w != c->width)
-        ddm_fatal("the model takes %dx%dx%d images (channels x height x width), the data are %dx%dx%d", c->in_channels,
-                  c->height, c->width, d->c, d->h, d->w);
-    if (block < 0 || block >= c->depth) ddm_fatal("--block %d: the model has blocks 0 to %d", block, c->depth - 1);
-    const char *te = probe_t_error(objective, t);
-    if (te) ddm_fatal("--t %g: %s", t, te);
-    if (batch < 1) DDM_BUG("batch %d", batch);
+    if (kind == OBJ_DENOISE) DDM_BUG("probe_features: a denoise objective needs its settings (probe_features_objective)");
     Objective obj;
     objective_init(&obj, (ObjectiveKind)kind);
     if (kind == OBJ_LDAE) {
         if (!pca) ddm_fatal("an l-DAE (ldae) model needs its PCA tokenizer to build its input");
         objective_set_pca(&obj, pca, d->c, d->h, d->w, "the l-DAE model's PCA tokenizer");
     }
+    return probe_features_objective(m, &obj, d, block, t, batch, seed);
+}
+
+float *probe_features_objective(Dit *m, const Objective *objp, const Dataset *d, int block, float t, int batch,
+                                uint64_t seed) {
+    const DitConfig *c = &m->cfg;
+    if (d->c != c->in_channels || d->h != c->height || d->w != c->width)
+        ddm_fatal("the model takes %dx%dx%d images (channels x height x width), the data are %dx%dx%d", c->in_channels,
+                  c->height, c->width, d->c, d->h, d->w);
+    if (block < 0 || block >= c->depth) ddm_fatal("--block %d: the model has blocks 0 to %d", block, c->depth - 1);
+    const char *te = objective_t_error(objp->kind, t);
+    if (te) ddm_fatal("--t %g: %s", t, te);
+    if (batch < 1) DDM_BUG("batch %d", batch);
+    if (objective_uses_pca(objp) && !objp->pca) DDM_BUG("probe_features_objective: no PCA tokenizer set");
+    Objective obj = *objp;
+    obj.single_t = -1;
     const Ops *o = m->ops;
     int H = c->hidden, T = dit_num_tokens(c), Cout = dit_out_channels(c);
     long n = (long)d->c * d->h * d->w;

@@ -14,11 +14,12 @@
 #pragma once
 #include <stdint.h>
 #include "data/dataset.h"
+#include "loss/objective.h"
 #include "nn/dit.h"
 #include "tok/pca.h"
 
 // Default input noise level for the features, by objective (data at t = 1 for SiT, at t = 0 for DDPM):
-// ddpm and ldae: t = 10 of 1000 (the l-DAE paper; ldae: sigma = sqrt(2) 10/999 in the PCA latent);
+// ddpm, ldae and denoise (every schedule): t = 10 of 1000 (the l-DAE paper; ldae: sigma = sqrt(2) 10/999 in the PCA latent);
 // sit_linear / sit_gvp: t = 0.99 (x_t = 0.99 x + 0.01 eps).
 float probe_default_t(const char *objective);
 // NULL if t is a valid time for the objective (ddpm: an integer 0..999; ldae: 0..999; SiT: 0..1), else a
@@ -34,6 +35,10 @@ const char *probe_t_error(const char *objective, float t);
 // not exist.
 float *probe_features(Dit *m, const char *objective, const Pca *pca, const Dataset *d, int block, float t, int batch,
                       uint64_t seed);
+// The same for any set-up objective (denoise included: its settings and tokenizer as in training, e.g. from
+// train_objective_setup on the checkpoint's config); the objective's single noise level is ignored (t is given).
+float *probe_features_objective(Dit *m, const Objective *obj, const Dataset *d, int block, float t, int batch,
+                                uint64_t seed);
 // Baselines. Raw pixels: [n, C*H*W] (a copy of the images in [-1, 1]). PCA: pca_encode flattened,
 // [n, T*d]; fatal if the tokenizer does not fit the images.
 float *probe_features_pixels(const Dataset *d);

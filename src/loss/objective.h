@@ -21,31 +21,78 @@
 //               (with w = 1 and lambda = 1 this is the per-pixel MSE, as V_full is orthonormal);
 //               the batch loss is the mean over b. dL/dxhat = -(2 lambda_t / (B T D)) V_full^T (w . r) per
 //               patch (two sgemm passes); learned-sigma channels get zero gradient.
+//
+//   denoise:    the l-DAE deconstruction trajectory (SPEC §1.2) as one objective with five settings
+//               (objective_set_denoise); t = an integer noise level 0..999 sampled uniformly (DiT's convention,
+//               fed to the model as a float), x_t built from the clean latent z0 and eps:
+//                 noise schedule  ddpm_linear:   gamma_t = sqrt(ab_t), sigma_t = sqrt(1 - ab_t) (ddpm's betas)
+//                                 gamma2_linear: gamma_t^2 = 1 - t/999, sigma_t^2 = t/999 (VP, gamma^2 linear 1 -> 0)
+//                                 sigma_linear:  gamma_t = 1, sigma_t = sqrt(2) t / 999 (l-DAE)
+//                 tokenizer       pixel: z0 = x, z_t = gamma_t x + sigma_t eps, x_t = z_t.
+//                                 pca:   z0 = pca_encode(x) [T, d], z_t = gamma_t z0 + sigma_t eps (eps = the first
+//                                        T*d noise values of the sample), x_t = pca_decode(z_t) ("inverse PCA").
+//                 target          noise:  eps, as an image: pixel eps; pca pca_decode(eps) - pca_decode(0)
+//                                         (= V^T eps, times sqrt(eig) if whitened).
+//                                 latent: (pca only) z0 as an image: pca_decode(z0), the PCA reconstruction of x.
+//                                 image:  the original image x.
+//                 pca_output      image:  the network's output is compared with the target image in pixels.
+//                                 latent: (pca only; noise or latent target) the output is compared in the latent:
+//                                         r = V (xhat - target) per PCA patch (first d components, divided by
+//                                         sqrt(eig) if whitened), L_b = (1/(T d)) sum r^2.
+//                 loss_weight     mse:  pixel MSE (pca_output image) as the other objectives.
+//                                 ldae: (pca, pca_output image) the l-DAE weighting above with this schedule's
+//                                       sigma_t: lambda_t = 1/(1 + sigma_t^2), w_i = 1 (i < d) / 0.1.
+//               ldae is exactly denoise with sigma_linear, pca, image, image, ldae (bit for bit), and denoise with
+//               ddpm_linear, pixel, noise, image, mse is exactly ddpm.
+// Every objective may use a single noise level (objective.single_t >= 0: every sample gets that t).
 #pragma once
 #include "rng.h"
 #include "tok/pca.h"
 
-typedef enum { OBJ_SIT_LINEAR, OBJ_SIT_GVP, OBJ_DDPM, OBJ_LDAE } ObjectiveKind;
+typedef enum { OBJ_SIT_LINEAR, OBJ_SIT_GVP, OBJ_DDPM, OBJ_LDAE, OBJ_DENOISE } ObjectiveKind;
+typedef enum { NOISE_DDPM_LINEAR, NOISE_GAMMA2_LINEAR, NOISE_SIGMA_LINEAR } DenoiseNoise;
+typedef enum { TOK_PIXEL, TOK_PCA } DenoiseTokenizer;
+typedef enum { TARGET_NOISE, TARGET_LATENT, TARGET_IMAGE } DenoiseTarget;
+typedef enum { OUTPUT_IMAGE, OUTPUT_LATENT } DenoiseOutput;
+typedef enum { WEIGHT_MSE, WEIGHT_LDAE } DenoiseWeight;
 
 #define LDAE_LEVELS 1000         // noise levels 0..999
 #define LDAE_SIGMA_MAX 1.4142135623730951   // sqrt(2), sigma at level 999
 #define LDAE_TAIL_WEIGHT 0.1     // loss weight of the PCA components past the first d
 
+typedef struct { int noise, tokenizer, target, output, weight; } DenoiseSpec;
+
 typedef struct {
     ObjectiveKind kind;
-    double alphas_cumprod[1000];   // ddpm only
-    const Pca *pca;                // ldae only: the tokenizer (borrowed) and the image shape
+    double alphas_cumprod[1000];   // ddpm and denoise ddpm_linear
+    DenoiseSpec dn;                // ldae and denoise (ldae: fixed to the l-DAE row)
+    float single_t;                // >= 0: every sample uses this t (--single-noise-level); < 0: sampled
+    const Pca *pca;                // pca tokenizer only: the tokenizer (borrowed) and the image shape
     int C, H, W;
 } Objective;
 
 int objective_parse(const char *name);   // -1 if unknown
 const char *objective_name(ObjectiveKind k);
 void objective_init(Objective *o, ObjectiveKind kind);
-// ldae: the tokenizer and the images' shape; fatal one line ("what: ...") if they do not fit.
+// denoise: the five settings by name ("" keeps the current one). Returns NULL, or a one-line reason for an
+// unknown name or a combination that means nothing (latent target / latent output / ldae weighting with the
+// pixel tokenizer; image target or ldae weighting with the latent output).
+const char *objective_set_denoise(Objective *o, const char *noise, const char *tokenizer, const char *target,
+                                  const char *output, const char *weight);
+// Names of the settings (for the config JSON): field 0 noise, 1 tokenizer, 2 target, 3 pca_output, 4 loss_weight.
+const char *denoise_setting_name(int field, int value);
+// Whether the objective needs a PCA tokenizer (ldae; denoise with tokenizer pca).
+int objective_uses_pca(const Objective *o);
+// NULL if t is a valid time for the objective (ddpm, denoise: an integer 0..999; ldae 0..999; SiT 0..1),
+// else a one-line reason.
+const char *objective_t_error(ObjectiveKind kind, float t);
+// pca tokenizer: the tokenizer and the images' shape; fatal one line ("what: ...") if they do not fit.
 void objective_set_pca(Objective *o, const Pca *p, int C, int H, int W, const char *what);
 // ldae noise scale sigma_t = sqrt(2) t / 999 and loss weight lambda_t = 1 / (1 + sigma_t^2).
 double ldae_sigma(float t);
 double ldae_lambda(float t);
+// ldae / denoise: x_t = gamma_t z0 + sigma_t eps for the objective's noise schedule.
+void denoise_gamma_sigma(const Objective *o, float t, double *gamma, double *sigma);
 void objective_sample_t(const Objective *o, Rng *r, float *t, int B);
 // x, noise, xt, target: [B, n] with n = C*H*W per sample.
 void objective_make_pair(const Objective *o, float *xt, float *target, const float *x, const float *noise,

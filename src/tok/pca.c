@@ -34,7 +34,7 @@ static void scatter_patch(float *img, int C, int H, int W, int p, int py, int px
 
 // The whitening scale of component k: sqrt(eigenvalue), floored so that a zero-variance direction
 // does not divide by zero.
-static float whiten_scale(const Pca *p, int k) {
+float pca_whiten_scale(const Pca *p, int k) {
     double floor_ = 1e-12 * p->eigenvalues[0];
     if (floor_ < 1e-30) floor_ = 1e-30;
     double e = p->eigenvalues[k] > floor_ ? p->eigenvalues[k] : floor_;
@@ -160,7 +160,7 @@ void pca_encode(const Pca *p, const float *imgs, int n, int H, int W, float *lat
     project(p, imgs, n, H, W, d, p->centered, latents);
     if (p->whitened) {
         float *inv = xmalloc((size_t)d * sizeof(float));
-        for (int k = 0; k < d; k++) inv[k] = 1.0f / whiten_scale(p, k);
+        for (int k = 0; k < d; k++) inv[k] = 1.0f / pca_whiten_scale(p, k);
         for (size_t r = 0; r < (size_t)n * T; r++)
             for (int k = 0; k < d; k++) latents[r * d + k] *= inv[k];
         free(inv);
@@ -202,7 +202,7 @@ void pca_decode(const Pca *p, const float *latents, int n, int H, int W, float *
     float *x = xmalloc((size_t)bi * T * D * sizeof(float));
     float *z = p->whitened ? xmalloc((size_t)bi * T * d * sizeof(float)) : NULL;
     float *sc = xmalloc((size_t)d * sizeof(float));
-    for (int k = 0; k < d; k++) sc[k] = whiten_scale(p, k);
+    for (int k = 0; k < d; k++) sc[k] = pca_whiten_scale(p, k);
     for (int i0 = 0; i0 < n; i0 += bi) {
         int nb = n - i0 < bi ? n - i0 : bi;
         const float *zin = latents + (size_t)i0 * T * d;

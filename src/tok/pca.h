@@ -38,6 +38,8 @@ void pca_project_full_nomean(const Pca *p, const float *imgs, int n, int H, int 
 // The transpose of pca_project_full_nomean: coords [n, T, D] -> imgs [n, C, H, W], each patch
 // V_full^T c (no mean, no whitening); the inverse of pca_project_full_nomean (V_full is orthonormal).
 void pca_unproject_full_nomean(const Pca *p, const float *coords, int n, int H, int W, float *imgs);
+// The whitening scale of component k: sqrt(eigenvalue k), floored at sqrt(1e-12 * the largest) (and 1e-15).
+float pca_whiten_scale(const Pca *p, int k);
 // Fraction of the total variance (sum of all D eigenvalues) in component k.
 double pca_explained(const Pca *p, int k);
 // safetensors: "pca.mean" F32 [D], "pca.basis" F32 [D, D], "pca.eigenvalues" F64 [D]; metadata

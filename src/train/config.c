@@ -13,6 +13,7 @@ void train_config_defaults(TrainConfig *c) {
     c->model = (DitConfig){.depth = 6, .hidden = 192, .heads = 3, .patch = 4, .in_channels = 1,
                            .height = 28, .width = 28, .num_classes = 10, .learn_sigma = 0, .mlp_ratio = 4};
     strcpy(c->objective, "sit_linear");
+    c->single_t = -1;
     c->label_dropout = 0.1f;
     strcpy(c->disp_variant, "none");
     c->disp_lambda = 0.5f;
@@ -61,6 +62,12 @@ char *train_config_to_json(const TrainConfig *c) {
     cJSON *t = cJSON_AddObjectToObject(root, "train");
     cJSON_AddStringToObject(t, "objective", c->objective);
     cJSON_AddStringToObject(t, "pca", c->pca);
+    cJSON_AddStringToObject(t, "noise", c->noise);
+    cJSON_AddStringToObject(t, "tokenizer", c->tokenizer);
+    cJSON_AddStringToObject(t, "target", c->target);
+    cJSON_AddStringToObject(t, "pca_output", c->pca_output);
+    cJSON_AddStringToObject(t, "loss_weight", c->loss_weight);
+    cJSON_AddNumberToObject(t, "single_noise_level", c->single_t);
     cJSON_AddNumberToObject(t, "encoder_depth", c->encoder_depth);
     cJSON_AddNumberToObject(t, "label_dropout", c->label_dropout);
     cJSON_AddStringToObject(t, "disp_variant", c->disp_variant);
@@ -130,6 +137,12 @@ int train_config_from_json(TrainConfig *c, const char *json) {
         char seed[32];
         get_str(t, "objective", c->objective, sizeof c->objective);
         get_str(t, "pca", c->pca, sizeof c->pca);
+        get_str(t, "noise", c->noise, sizeof c->noise);
+        get_str(t, "tokenizer", c->tokenizer, sizeof c->tokenizer);
+        get_str(t, "target", c->target, sizeof c->target);
+        get_str(t, "pca_output", c->pca_output, sizeof c->pca_output);
+        get_str(t, "loss_weight", c->loss_weight, sizeof c->loss_weight);
+        if (get_num(t, "single_noise_level", &v)) c->single_t = (float)v;
         if (get_num(t, "encoder_depth", &v)) c->encoder_depth = (int)v;
         if (get_num(t, "label_dropout", &v)) c->label_dropout = (float)v;
         get_str(t, "disp_variant", c->disp_variant, sizeof c->disp_variant);
@@ -187,4 +200,39 @@ int train_disp_blocks(const TrainConfig *c, int *blocks) {
     }
     if (!n) ddm_fatal("--disp-blocks is empty");
     return n;
+}
+
+void train_objective_setup(TrainConfig *c, Objective *o) {
+    int kind = objective_parse(c->objective);
+    if (kind < 0) ddm_fatal("--objective '%s': expected sit_linear, sit_gvp, ddpm, ldae or denoise", c->objective);
+    objective_init(o, (ObjectiveKind)kind);
+    struct { char *v; size_t n; const char *flag; } f[5] = {
+        {c->noise, sizeof c->noise, "--noise"}, {c->tokenizer, sizeof c->tokenizer, "--tokenizer"},
+        {c->target, sizeof c->target, "--target"}, {c->pca_output, sizeof c->pca_output, "--pca-output"},
+        {c->loss_weight, sizeof c->loss_weight, "--loss-weight"}};
+    int val[5] = {o->dn.noise, o->dn.tokenizer, o->dn.target, o->dn.output, o->dn.weight};
+    if (kind == OBJ_DENOISE) {
+        const char *err = objective_set_denoise(o, c->noise, c->tokenizer, c->target, c->pca_output, c->loss_weight);
+        if (err) ddm_fatal("%s", err);
+        int now[5] = {o->dn.noise, o->dn.tokenizer, o->dn.target, o->dn.output, o->dn.weight};
+        for (int i = 0; i < 5; i++) snprintf(f[i].v, f[i].n, "%s", denoise_setting_name(i, now[i]));
+    } else {
+        for (int i = 0; i < 5; i++) {
+            if (!f[i].v[0]) {
+                if (kind == OBJ_LDAE) snprintf(f[i].v, f[i].n, "%s", denoise_setting_name(i, val[i]));
+            } else if (kind != OBJ_LDAE) {
+                ddm_fatal("%s is only used with --objective denoise (got --objective %s)", f[i].flag, c->objective);
+            } else if (strcmp(f[i].v, denoise_setting_name(i, val[i])) != 0) {
+                ddm_fatal("%s %s: --objective ldae fixes it to %s (use --objective denoise to change it)", f[i].flag,
+                          f[i].v, denoise_setting_name(i, val[i]));
+            }
+        }
+    }
+    if (c->single_t >= 0) {
+        const char *err = objective_t_error((ObjectiveKind)kind, c->single_t);
+        if (err) ddm_fatal("--single-noise-level %g: %s", c->single_t, err);
+        o->single_t = c->single_t;
+    } else if (c->single_t != -1) {
+        ddm_fatal("--single-noise-level %g: expected -1 (off) or a noise level of the objective", c->single_t);
+    }
 }

@@ -29,9 +29,9 @@ void generate_opts_defaults(GenerateOpts *o) {
 
 void generate_resolve(GenerateOpts *o, const Dit *m, const TrainConfig *tc, const char *ckpt) {
     const DitConfig *c = &m->cfg;
-    if (!strcmp(tc->objective, "ldae"))
-        ddm_fatal("%s was trained with the ldae objective (a denoising autoencoder for representations, SPEC §1.2): "
-                  "it has no sampler; evaluate it with ddm probe", ckpt);
+    if (!strcmp(tc->objective, "ldae") || !strcmp(tc->objective, "denoise"))
+        ddm_fatal("%s was trained with the %s objective (a denoising autoencoder for representations, SPEC §1.2): "
+                  "it has no sampler; evaluate it with ddm probe", ckpt, tc->objective);
     int ddpm = strcmp(tc->objective, "ddpm") == 0;
     if (!o->sampler[0]) strcpy(o->sampler, ddpm ? "ddpm" : "heun");
     int is_ddpm = !strcmp(o->sampler, "ddpm") || !strcmp(o->sampler, "ddim");

@@ -217,10 +217,9 @@ int train_run(TrainConfig *c) {
     if (make_dirs(c->out_dir) != 0) ddm_fatal("--out '%s': cannot create the directory: %s", c->out_dir, strerror(errno));
     snprintf(r.ckpt_path, sizeof r.ckpt_path, "%s/ckpt.safetensors", c->out_dir);
     snprintf(r.log_path, sizeof r.log_path, "%s/log.jsonl", c->out_dir);
-    int kind = objective_parse(c->objective);
-    if (kind < 0) ddm_fatal("--objective '%s': expected sit_linear, sit_gvp, ddpm or ldae", c->objective);
-    objective_init(&r.obj, (ObjectiveKind)kind);
-    if (kind == OBJ_LDAE) {
+    train_objective_setup(c, &r.obj);
+    int kind = r.obj.kind;
+    if (objective_uses_pca(&r.obj)) {
         // the tokenizer before the data, so that a bad file fails first; a resumed run uses the copy
         // embedded in its checkpoint (the file it was started with may be gone)
         if (c->resume[0]) {
@@ -228,10 +227,13 @@ int train_run(TrainConfig *c) {
             r.pca = checkpoint_pca(f);
             st_free(f);
         }
-        if (!r.pca && !c->pca[0]) ddm_fatal("--objective ldae needs --pca FILE (a PCA tokenizer written by ddm pca)");
+        if (!r.pca && !c->pca[0])
+            ddm_fatal(kind == OBJ_LDAE ? "--objective ldae needs --pca FILE (a PCA tokenizer written by ddm pca)"
+                                       : "--tokenizer pca needs --pca FILE (a PCA tokenizer written by ddm pca)");
         if (!r.pca) r.pca = pca_load(c->pca);
     } else if (c->pca[0]) {
-        ddm_fatal("--pca is only used with --objective ldae (got --objective %s)", c->objective);
+        if (kind == OBJ_DENOISE) ddm_fatal("--pca is only used with --tokenizer pca (got --tokenizer %s)", c->tokenizer);
+        ddm_fatal("--pca is only used with --objective ldae or --tokenizer pca (got --objective %s)", c->objective);
     }
     r.data = dataset_load_fashion_mnist(c->data, "train");
     if (!c->resume[0]) {   // a fresh model takes its image shape and classes from the data
@@ -258,9 +260,13 @@ int train_run(TrainConfig *c) {
             "%d images; steps %lld -> %d\n", c->model.num_classes ? "class-conditional" : "unconditional",
             c->model.depth, c->model.hidden, c->model.heads, c->model.patch,
             dit_trainable_count(r.model) / 1e6, c->objective, c->disp_variant, r.data.n, (long long)r.step, c->steps);
+    if (kind == OBJ_DENOISE)
+        fprintf(stderr, "ddm train: denoise: noise %s, tokenizer %s, target %s, pca-output %s, loss-weight %s\n",
+                c->noise, c->tokenizer, c->target, c->pca_output, c->loss_weight);
+    if (c->single_t >= 0) fprintf(stderr, "ddm train: single noise level t = %g\n", c->single_t);
     if (r.pca)
-        fprintf(stderr, "ddm train: l-DAE: PCA tokenizer patch %d, D = %d, d = %d (%s); encoder = blocks 0..%d\n",
-                r.pca->patch, r.pca->D, r.pca->d, r.pca->whitened ? "whitened" : "not whitened", c->encoder_depth - 1);
+        fprintf(stderr, "ddm train: %s: PCA tokenizer patch %d, D = %d, d = %d (%s); encoder = blocks 0..%d\n",
+                kind == OBJ_LDAE ? "l-DAE" : "denoise", r.pca->patch, r.pca->D, r.pca->d, r.pca->whitened ? "whitened" : "not whitened", c->encoder_depth - 1);
     signal(SIGINT, on_signal);
     signal(SIGTERM, on_signal);
     double t_log = now_seconds(), disp_s = 0;

@@ -9,8 +9,17 @@
 
 typedef struct {
     DitConfig model;
-    char objective[16];          // sit_linear | sit_gvp | ddpm | ldae
-    char pca[512];               // ldae: the PCA tokenizer it was started with (the checkpoint embeds a copy)
+    char objective[16];          // sit_linear | sit_gvp | ddpm | ldae | denoise
+    char pca[512];               // ldae, denoise --tokenizer pca: the PCA tokenizer it was started with (the
+                                 // checkpoint embeds a copy)
+    // denoise settings (src/loss/objective.h); "" = unset: denoise fills its defaults, ldae its fixed
+    // values, the other objectives leave them empty
+    char noise[16];              // ddpm_linear | gamma2_linear | sigma_linear
+    char tokenizer[8];           // pixel | pca
+    char target[8];              // noise | latent | image
+    char pca_output[8];          // image | latent
+    char loss_weight[8];         // mse | ldae
+    float single_t;              // >= 0: every sample uses this noise level (--single-noise-level); -1 = sampled
     int encoder_depth;           // blocks 0..encoder_depth-1 are the encoder (0 = depth/2, at least 1)
     float label_dropout;         // probability of replacing a label by the null class (conditional only)
     // Dispersive Loss
@@ -43,6 +52,11 @@ int train_config_from_json(TrainConfig *c, const char *json);
 int train_encoder_depth(const TrainConfig *c);
 // Resolves disp_blocks into 0-based indices; fatal with a clear message when malformed.
 int train_disp_blocks(const TrainConfig *c, int *blocks);
+
+// Checks and resolves the objective settings of c (fills the denoise fields as described above) and sets
+// up o (without its tokenizer: objective_set_pca when objective_uses_pca). Fatal one line on a bad name,
+// a meaningless combination, a denoise setting given to another objective or a bad single noise level.
+void train_objective_setup(TrainConfig *c, Objective *o);
 
 // Runs training; returns 0 on success. Fatal (exit 1) on bad input or a non-finite loss.
 int train_run(TrainConfig *c);
