@@ -15,7 +15,7 @@
 #include "nn/dit.h"
 #include "ops/profile.h"
 #include "rng.h"
-#include "sample/sampler.h"
+#include "train/generate.h"
 #include "train/step.h"
 
 typedef struct { const char *name; DitConfig m; int batch; } BenchConfig;
@@ -67,16 +67,6 @@ static void print_op_table(int steps) {
            1e3 * tot[2] / steps);
 }
 
-typedef struct { Dit *m; } SampleCtx;
-static void bench_denoise(void *ctx, float *out, const float *x, const float *t, const int *y, int n) {
-    Dit *m = ((SampleCtx *)ctx)->m;
-    long hw = (long)m->cfg.height * m->cfg.width, in = m->cfg.in_channels * hw, full = dit_out_channels(&m->cfg) * hw;
-    float *buf = xmalloc(n * full * sizeof(float));
-    dit_forward(m, buf, x, t, y, n);
-    for (int b = 0; b < n; b++) memcpy(out + b * in, buf + b * full, in * sizeof(float));
-    free(buf);
-}
-
 // One configuration, in a child process so that peak memory is its own.
 static BenchResult run_config(const BenchConfig *bc, const BenchOpts *o) {
     BenchResult r = {0};
@@ -119,13 +109,17 @@ static BenchResult run_config(const BenchConfig *bc, const BenchOpts *o) {
            c->depth, c->hidden, c->heads, c->patch, c->height, c->width, c->in_channels, B,
            dit_trainable_count(m) / 1e6);
     print_op_table(o->steps);
-    if (o->sample_steps > 0) {
-        SampleCtx sc = {m};
-        Denoiser den = {bench_denoise, &sc, c->in_channels, c->height, c->width, 1.0f, c->num_classes};
+    if (o->sample_steps > 0) {   // the same path as `ddm sample`: Heun ODE, no guidance
+        TrainConfig tc;
+        train_config_defaults(&tc);
+        GenerateOpts g;
+        generate_opts_defaults(&g);
+        strcpy(g.sampler, "heun");
+        g.steps = o->sample_steps;
         int ns = o->sample_n < B ? o->sample_n : B;
-        memcpy(xt, noise, ns * n * 4);
+        g.batch = ns;
         double s0 = now_seconds();
-        sit_sample_ode(&den, SIT_LINEAR, ODE_HEUN, o->sample_steps, xt, y, ns);
+        free(generate_samples(m, &tc, &g, ns, NULL));
         r.sample_img_s = ns / (now_seconds() - s0);
     }
     struct rusage ru;
