@@ -38,6 +38,8 @@ void train_config_defaults(TrainConfig *c) {
     strcpy(c->out_dir, "runs/default");
     c->log_every = 10;
     c->ckpt_every = 500;
+    c->eval_n = 1000;
+    c->eval_steps = 25;
 }
 
 static cJSON *model_json(const DitConfig *m) {

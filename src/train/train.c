@@ -12,6 +12,7 @@
 #include "loss/dispersive.h"
 #include "rng.h"
 #include "train/checkpoint.h"
+#include "train/train_eval.h"
 
 // Everything a run holds between steps.
 typedef struct {
@@ -31,6 +32,7 @@ typedef struct {
     int64_t perm_epoch;
     char ckpt_path[600], log_path[600];
     FILE *log;
+    TrainEval *eval;                         // --eval-every, or NULL
 } Run;
 
 typedef struct { float loss, diff, disp, grad_norm, lr; double disp_seconds; } StepStats;
@@ -212,6 +214,17 @@ static void log_step(Run *r, const StepStats *s, double img_s, double disp_share
     fflush(stderr);
 }
 
+static void evaluate(Run *r) {
+    double t0 = now_seconds();
+    double fd = train_eval_fd(r->eval, r->model, r->opt.ema, r->cfg);
+    double dt = now_seconds() - t0;
+    fprintf(r->log, "{\"step\":%lld,\"fd\":%.6g,\"eval_n\":%d,\"eval_seconds\":%.4g}\n", (long long)r->step, fd,
+            r->cfg->eval_n, dt);
+    fflush(r->log);
+    fprintf(stderr, "%sstep %6lld  FD-CNN of %d EMA samples: %.4f  (%.1f s)\n", isatty(fileno(stderr)) ? "\r\033[K" : "",
+            (long long)r->step, r->cfg->eval_n, fd, dt);
+}
+
 int train_run(TrainConfig *c) {
     Run r = {.cfg = c};
     if (make_dirs(c->out_dir) != 0) ddm_fatal("--out '%s': cannot create the directory: %s", c->out_dir, strerror(errno));
@@ -253,6 +266,7 @@ int train_run(TrainConfig *c) {
     setup_model(&r);
     setup_dispersive(&r);
     setup_buffers(&r);
+    r.eval = train_eval_create(c, &r.data);
     if (c->resume[0]) trim_log(r.log_path, r.step);
     r.log = c->resume[0] ? fopen(r.log_path, "a") : fopen(r.log_path, "w");
     if (!r.log) ddm_fatal("cannot write the log '%s'", r.log_path);
@@ -282,6 +296,10 @@ int train_run(TrainConfig *c) {
             t_log = now_seconds(); disp_s = 0; step_log = r.step;
         }
         if (r.step % c->ckpt_every == 0 || final) save_checkpoint(&r);
+        if (r.eval && (r.step % c->eval_every == 0 || final)) {
+            evaluate(&r);
+            t_log = now_seconds(); disp_s = 0; step_log = r.step;   // evaluation time is not training time
+        }
     }
     if (g_stop) {
         save_checkpoint(&r);
@@ -291,6 +309,7 @@ int train_run(TrainConfig *c) {
         fprintf(stderr, "ddm train: done; checkpoint %s, log %s\n", r.ckpt_path, r.log_path);
     }
     fclose(r.log);
+    train_eval_free(r.eval);
     pca_free(r.pca);
     return g_stop ? 130 : 0;
 }

@@ -41,6 +41,10 @@ typedef struct {
     char out_dir[512];
     int log_every, ckpt_every;
     char resume[512];            // checkpoint to continue from ("" = fresh run)
+    // periodic sample quality (src/train/train_eval.h); not part of the stored config
+    int eval_every;              // 0 = off
+    int eval_n, eval_steps;
+    char eval_classifier[512];
 } TrainConfig;
 
 void train_config_defaults(TrainConfig *c);
