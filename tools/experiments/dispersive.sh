@@ -9,7 +9,8 @@
 #   bash tools/experiments/dispersive.sh           # into runs/dispersive
 #
 # Environment: DDM, OUT, STEPS, THREADS, SEEDS, VARIANTS, N (samples per run), SAMPLE_STEPS, PROBE_TRAIN,
-# PROBE_TEST,
+# PROBE_TEST, CURVES (runs "variant-sSEED" that also log FD-CNN every 250 steps for the FD-vs-step plot;
+# evaluating leaves the training bit-identical, so these runs stay comparable with the others),
 # CLASSIFIER (trained first with the command below when missing).
 # The table: /usr/bin/python3 tools/experiments/tables.py dispersive runs/dispersive
 set -euo pipefail
@@ -24,6 +25,7 @@ SAMPLE_STEPS=${SAMPLE_STEPS:-25}
 PROBE_TRAIN=${PROBE_TRAIN:-10000}
 PROBE_TEST=${PROBE_TEST:-5000}
 CLASSIFIER=${CLASSIFIER:-runs/classifier.safetensors}
+CURVES=${CURVES:-"none-s1 infonce_l2-s1 none-s2 infonce_l2-s2"}
 mkdir -p "$OUT"
 
 if [ ! -f "$CLASSIFIER" ]; then
@@ -36,9 +38,11 @@ run() {
     [ -f "$dir/probe.json" ] && return 0
     if [ ! -f "$dir/train.done" ]; then
         rm -rf "$dir"
-        local t0=$SECONDS
+        local t0=$SECONDS curve=()
+        [[ " $CURVES " == *" $variant-s$seed "* ]] && curve=(--eval-every 250 --eval-n 500 --eval-steps 10 \
+            --eval-classifier "$CLASSIFIER")
         "$DDM" train --config configs/demo.conf --disp "$variant" --seed "$seed" --out "$dir" \
-            --steps "$STEPS" --threads "$THREADS" > "$dir.train.txt" 2>&1
+            --steps "$STEPS" --threads "$THREADS" "${curve[@]}" > "$dir.train.txt" 2>&1
         mv "$dir.train.txt" "$dir/train.txt"
         echo $((SECONDS - t0)) > "$dir/train.done"
     fi

@@ -1,0 +1,168 @@
+#!/usr/bin/env python3
+"""Markdown tables of the studies in docs/ldae.md and docs/dispersive.md, read from their run directories.
+
+    python3 tools/experiments/tables.py ldae runs/ldae
+    python3 tools/experiments/tables.py dispersive runs/dispersive
+
+Standard library only. Runs that are not finished yet are listed as such, not skipped silently.
+"""
+import json
+import math
+import os
+import sys
+
+# (run name, paper step, ImageNet linear probe % from SPEC §1.2)
+TRAJECTORY = [
+    ("traj_01_dit_baseline", "DiT baseline (class-conditional; pixels, not VQGAN)", "57.5"),
+    ("traj_02_no_class_conditioning", "remove class conditioning", "62.5"),
+    (None, "remove VQGAN perceptual loss", "58.4"),
+    (None, "remove adversarial loss (tokenizer = VAE)", "59.0"),
+    ("traj_05_noise_schedule", "replace noise schedule (gamma_t^2 linear 1 -> 0)", "63.4"),
+    ("traj_06_pca_tokenizer", "patch-wise PCA tokenizer", "65.1"),
+    ("traj_07_predict_clean_data", "predict clean data (x0) instead of noise", "62.4"),
+    ("traj_08_no_input_scaling", "remove input scaling (gamma_t = 1)", "63.6"),
+    (None, "image input via inverse PCA (= row 8 in ddm)", "63.6"),
+    ("traj_10_output_inverse_pca", "image output via inverse PCA", "63.9"),
+    ("traj_11_ldae", "predict the original image = **l-DAE**", "64.5"),
+    ("traj_ablation_single_noise_level", "ablation: single noise level (t = 500)", "61.5"),
+]
+BASELINES = [("base_pixels", "raw pixels (784-d)"), ("base_pca_d4", "PCA coefficients, patch 4, d = 4 (196-d)"),
+             ("base_random", "randomly initialised l-DAE network, encoder block")]
+
+
+def load(path):
+    try:
+        with open(path) as f:
+            return json.load(f)
+    except (OSError, ValueError):
+        return None
+
+
+def minutes(run_dir):
+    """Wall minutes of the training command, without the time spent in --eval-every evaluations."""
+    try:
+        with open(os.path.join(run_dir, "train.done")) as f:
+            seconds = int(f.read().strip())
+    except (OSError, ValueError):
+        return None
+    try:
+        with open(os.path.join(run_dir, "log.jsonl")) as f:
+            seconds -= sum(json.loads(line).get("eval_seconds", 0) for line in f)
+    except (OSError, ValueError):
+        pass
+    return seconds / 60
+
+
+def probe_cells(run_dir):
+    p = load(os.path.join(run_dir, "probe.json"))
+    if not p:
+        return ["not run", "", ""]
+    return [f"{p['linear_top1']:.2f}", f"{p['knn_top1']:.2f}", f"{p['seconds'] / 60:.1f}"]
+
+
+def ldae(root):
+    print("| # | step | linear % | k-NN % | train min | probe min | ImageNet (paper) |")
+    print("|---|---|---|---|---|---|---|")
+    for i, (name, step, paper) in enumerate(TRAJECTORY, 1):
+        if name is None:
+            print(f"| {i} | {step} | — | — | — | — | {paper} |")
+            continue
+        d = os.path.join(root, name)
+        lin, knn, pm = probe_cells(d)
+        tm = minutes(d)
+        print(f"| {i if 'ablation' not in name else '—'} | {step} | {lin} | {knn} | "
+              f"{'' if tm is None else f'{tm:.1f}'} | {pm} | {paper} |")
+    print()
+    print("| baseline | linear % | k-NN % | probe min |")
+    print("|---|---|---|---|")
+    for name, what in BASELINES:
+        lin, knn, pm = probe_cells(os.path.join(root, name))
+        print(f"| {what} | {lin} | {knn} | {pm} |")
+    print()
+    print("| PCA d (patch 4, D = 16) | explained variance | linear % | k-NN % | train min |")
+    print("|---|---|---|---|---|")
+    for d in (2, 4, 8, 16):
+        name = "traj_11_ldae" if d == 4 else f"sweep_d{d}"
+        lin, knn, _ = probe_cells(os.path.join(root, name))
+        tm = minutes(os.path.join(root, name))
+        var = ""
+        try:
+            with open(os.path.join(root, f"pca_d{d}.txt")) as f:
+                for line in f:
+                    if line.startswith("cumulative at d"):
+                        var = line.split(":")[1].strip()
+        except OSError:
+            pass
+        print(f"| {d} | {var} | {lin} | {knn} | {'' if tm is None else f'{tm:.1f}'} |")
+
+
+def mean_std(xs):
+    xs = [x for x in xs if x is not None]
+    if not xs:
+        return "not run"
+    m = sum(xs) / len(xs)
+    if len(xs) == 1:
+        return f"{m:.3f} (1 run)"
+    s = math.sqrt(sum((x - m) ** 2 for x in xs) / (len(xs) - 1))
+    return f"{m:.3f} ± {s:.3f}"
+
+
+def last_mean(log, field, k=5):
+    try:
+        rows = [json.loads(line) for line in open(log)]
+    except (OSError, ValueError):
+        return None
+    vals = [r[field] for r in rows if field in r][-k:]
+    return sum(vals) / len(vals) if vals else None
+
+
+VARIANTS = [("none", "baseline (no Dispersive Loss)", "36.49"), ("infonce_l2", "InfoNCE-L2 (paper default)", "32.35"),
+            ("infonce_cos", "InfoNCE-cosine", "34.33"), ("hinge", "Hinge", "33.93"),
+            ("covariance", "Covariance", "35.82")]
+
+
+def dispersive(root):
+    seeds = sorted({e.rsplit("-s", 1)[1] for e in os.listdir(root) if "-s" in e and os.path.isdir(os.path.join(root, e))})
+    print(f"Mean ± standard deviation over seeds {', '.join(seeds)} (sample standard deviation).")
+    print()
+    print("| variant | runs | FD-CNN ↓ | KID ↓ | precision | recall | probe linear % (block 0) | probe k-NN % | "
+          "diffusion loss (last 250 steps) | train min | SiT-B/2 FID (paper) |")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
+    real = []
+    for v, what, paper in VARIANTS:
+        fd, kid, prec, rec, lin, knn, loss, tmin, n = [], [], [], [], [], [], [], [], 0
+        for s in seeds:
+            d = os.path.join(root, f"{v}-s{s}")
+            e, p = load(os.path.join(d, "eval.json")), load(os.path.join(d, "probe.json"))
+            if not (e and p):
+                continue
+            n += 1
+            fd.append(e["samples"]["fd"]); kid.append(e["samples"]["kid"])
+            prec.append(e["samples"]["precision"]); rec.append(e["samples"]["recall"])
+            real.append(e["real_test"]["fd"])
+            lin.append(p["linear_top1"]); knn.append(p["knn_top1"])
+            loss.append(last_mean(os.path.join(d, "log.jsonl"), "loss_diff"))
+            tmin.append(minutes(d))
+        print(f"| {what} | {n} | {mean_std(fd)} | {mean_std(kid)} | {mean_std(prec)} | {mean_std(rec)} | "
+              f"{mean_std(lin)} | {mean_std(knn)} | {mean_std(loss)} | {mean_std(tmin)} | {paper} |")
+    print()
+    print(f"Real test images against the same reference (the floor at this sample count): FD-CNN {mean_std(real)}.")
+    print()
+    print("Per run:")
+    print()
+    print("| run | FD-CNN | KID | precision | recall | probe linear % | probe k-NN % |")
+    print("|---|---|---|---|---|---|---|")
+    for v, _, _ in VARIANTS:
+        for s in seeds:
+            d = os.path.join(root, f"{v}-s{s}")
+            e, p = load(os.path.join(d, "eval.json")), load(os.path.join(d, "probe.json"))
+            if e and p:
+                print(f"| {v}-s{s} | {e['samples']['fd']:.3f} | {e['samples']['kid']:.4f} | "
+                      f"{e['samples']['precision']:.3f} | {e['samples']['recall']:.3f} | {p['linear_top1']:.2f} | "
+                      f"{p['knn_top1']:.2f} |")
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in ("ldae", "dispersive"):
+        sys.exit(__doc__)
+    {"ldae": ldae, "dispersive": dispersive}[sys.argv[1]](sys.argv[2])
