@@ -360,6 +360,13 @@ static void test_npy_errors(void) {
 
 static uint32_t be32(const unsigned char *b) { return (uint32_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]; }
 
+static void put_be32(unsigned char *b, uint32_t v) {
+    b[0] = (unsigned char)(v >> 24);
+    b[1] = (unsigned char)(v >> 16);
+    b[2] = (unsigned char)(v >> 8);
+    b[3] = (unsigned char)v;
+}
+
 static void test_png(void) {
     // 5 grey images of 4x3 in 3 columns, pad 1, scale 2: 3*(6+1)+1 = 22 wide, 2*(8+1)+1 = 19 high.
     float imgs[5 * 12];
@@ -418,15 +425,44 @@ static void test_png_errors(void) {
     rmdir(sub);
 }
 
+static void read_png(const char *path) { int w, h, c; png_read(path, &w, &h, &c); }
+
+// png_read decodes what png_write_grid wrote, and checks the chunk structure before decoding.
+static void test_png_read(void) {
+    float rgb[2 * 3 * 4 * 5];
+    for (int i = 0; i < 120; i++) rgb[i] = (float)(i % 7) / 3.0f - 1.0f;
+    const char *p = tmp_path("read.png"), *q = tmp_path("broken.png");
+    png_write_grid(p, rgb, 2, 3, 4, 5, 2, 1, 1, -1.0f, 1.0f);
+    int w, h, c, w2, h2, c2;
+    unsigned char *a = png_read(p, &w, &h, &c), *b = stbi_load(p, &w2, &h2, &c2, 0);
+    CHECK(b && w == w2 && h == h2 && c == c2 && w == 13 && c == 3 && !memcmp(a, b, (size_t)w * h * c),
+          "png_read: %dx%dx%d, the same pixels as stb_image", w, h, c);
+    free(a);
+    stbi_image_free(b);
+    long size;
+    unsigned char *raw = read_all(p, &size);
+    write_bytes(q, raw, (size_t)size - 12);
+    expect_fatal("png without IEND", read_png, q, "no IEND chunk");
+    write_bytes(q, raw, (size_t)size - 30);
+    expect_fatal("png truncated in IDAT", read_png, q, "chunk 'IDAT'");
+    raw[size - 20] ^= 0x10;
+    write_bytes(q, raw, (size_t)size);
+    expect_fatal("png flipped bit", read_png, q, "CRC-32 mismatch in chunk 'IDAT'");
+    raw[size - 20] ^= 0x10;
+    raw[0] = 'X';
+    write_bytes(q, raw, (size_t)size);
+    expect_fatal("png signature", read_png, q, "bad signature");
+    raw[0] = 0x89;
+    memcpy(raw + 12, "IHDX", 4);
+    uint32_t crc = (uint32_t)crc32(0, raw + 12, 17);
+    put_be32(raw + 29, crc);
+    write_bytes(q, raw, (size_t)size);
+    expect_fatal("png without IHDR", read_png, q, "not IHDR");
+    free(raw);
+}
+
 // ---------------------------------------------------------------------------------------------
 // IDX
-
-static void put_be32(unsigned char *b, uint32_t v) {
-    b[0] = (unsigned char)(v >> 24);
-    b[1] = (unsigned char)(v >> 16);
-    b[2] = (unsigned char)(v >> 8);
-    b[3] = (unsigned char)v;
-}
 
 // 3 images of 2x4 (pixel i of image k = 10*k + 30*i mod 256) and labels {2, 0, 5}.
 static size_t make_idx_images(unsigned char *b) {
@@ -589,6 +625,7 @@ int main(void) {
     test_npy_errors();
     test_png();
     test_png_errors();
+    test_png_read();
     test_idx();
     test_idx_errors();
     test_fashion_mnist_real();

@@ -3,9 +3,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
-#include <stb_image.h>
 #include "common.h"
 #include "io/npy.h"
+#include "io/png.h"
 
 static int ends_with(const char *s, const char *suffix) {
     size_t a = strlen(s), b = strlen(suffix);
@@ -40,8 +40,7 @@ static ImageSet load_png_dir(const char *dir) {
     for (int i = 0; i < n; i++) {
         snprintf(path, sizeof path, "%s/%s", dir, names[i]);
         int w, h, comp;
-        unsigned char *px = stbi_load(path, &w, &h, &comp, 0);
-        if (!px) ddm_fatal("%s: not a readable PNG (%s)", path, stbi_failure_reason());
+        unsigned char *px = png_read(path, &w, &h, &comp);
         int c = comp >= 3 ? 3 : 1;   // grey(+alpha) -> 1 channel, RGB(A) -> 3; alpha dropped
         if (i == 0) {
             s.c = c; s.h = h; s.w = w;
@@ -53,7 +52,7 @@ static ImageSet load_png_dir(const char *dir) {
         float *dst = s.images + (size_t)i * c * h * w;
         for (int ch = 0; ch < c; ch++)
             for (int p = 0; p < h * w; p++) dst[(size_t)ch * h * w + p] = px[(size_t)p * comp + ch] / 127.5f - 1.0f;
-        stbi_image_free(px);
+        free(px);
         free(names[i]);
     }
     free(names);
