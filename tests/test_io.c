@@ -2,7 +2,9 @@
 // as other tools write them, and every user-caused failure (run in a forked child, since ddm_fatal exits).
 #include "common.h"
 #include "data/dataset.h"
+#include "io/imageset.h"
 #include "io/npy.h"
+#include "io/npz.h"
 #include "io/png.h"
 #include "io/safetensors.h"
 #include "test.h"
@@ -356,9 +358,230 @@ static void test_npy_errors(void) {
 }
 
 // ---------------------------------------------------------------------------------------------
+// npz: ZIP archives laid out byte by byte as Python's zipfile writes them for np.savez (each local
+// header with numpy's forced ZIP64 extra field of the sizes), and in the full ZIP64 form that large
+// arrays get (directory fields saturated to 0xffffffff with the values in ZIP64 extra fields, a ZIP64
+// end record and locator before the classic end record).
+
+typedef struct { const char *name; const unsigned char *data; size_t n; int deflate; } ZipMember;
+
+static size_t put_le(unsigned char *b, uint64_t v, int n) {
+    for (int i = 0; i < n; i++) b[i] = (unsigned char)(v >> (8 * i));
+    return (size_t)n;
+}
+
+static size_t deflate_raw(const unsigned char *in, size_t n, unsigned char *out, size_t cap) {
+    z_stream z;
+    memset(&z, 0, sizeof z);
+    deflateInit2(&z, 6, Z_DEFLATED, -MAX_WBITS, 8, Z_DEFAULT_STRATEGY);
+    z.next_in = (unsigned char *)in;
+    z.avail_in = (uInt)n;
+    z.next_out = out;
+    z.avail_out = (uInt)cap;
+    int ret = deflate(&z, Z_FINISH);
+    size_t k = z.total_out;
+    deflateEnd(&z);
+    return ret == Z_STREAM_END ? k : 0;
+}
+
+static size_t make_zip(unsigned char *out, const ZipMember *m, int count, int zip64) {
+    size_t p = 0, offsets[8], comp[8];
+    uint32_t crcs[8];
+    for (int i = 0; i < count; i++) {
+        size_t nl = strlen(m[i].name);
+        offsets[i] = p;
+        crcs[i] = (uint32_t)crc32(crc32(0, NULL, 0), m[i].data, (uInt)m[i].n);
+        p += put_le(out + p, 0x04034b50, 4) + put_le(out + p + 4, 20, 2) + put_le(out + p + 6, 0, 2);
+        p += put_le(out + p, m[i].deflate ? 8 : 0, 2) + put_le(out + p + 2, 0x2100, 4);
+        p += put_le(out + p, crcs[i], 4);
+        size_t sizes_at = p;
+        p += 8 + put_le(out + p + 8, nl, 2) + put_le(out + p + 10, 20, 2);
+        memcpy(out + p, m[i].name, nl);
+        p += nl;
+        size_t extra_at = p;
+        p += put_le(out + p, 1, 2) + put_le(out + p + 2, 16, 2) + 16;
+        comp[i] = m[i].deflate ? deflate_raw(m[i].data, m[i].n, out + p, 4096) : m[i].n;
+        if (!m[i].deflate) memcpy(out + p, m[i].data, m[i].n);
+        p += comp[i];
+        put_le(out + sizes_at, comp[i], 4);
+        put_le(out + sizes_at + 4, m[i].n, 4);
+        put_le(out + extra_at + 4, m[i].n, 8);
+        put_le(out + extra_at + 12, comp[i], 8);
+    }
+    size_t cd = p;
+    for (int i = 0; i < count; i++) {
+        size_t nl = strlen(m[i].name);
+        uint64_t sat = zip64 ? 0xffffffffu : 0;
+        p += put_le(out + p, 0x02014b50, 4) + put_le(out + p + 4, 0x0314, 2) + put_le(out + p + 6, 20, 2);
+        p += put_le(out + p, 0, 2) + put_le(out + p + 2, m[i].deflate ? 8 : 0, 2) + put_le(out + p + 4, 0x2100, 4);
+        p += put_le(out + p, crcs[i], 4);
+        p += put_le(out + p, sat ? sat : comp[i], 4) + put_le(out + p + 4, sat ? sat : m[i].n, 4);
+        p += put_le(out + p, nl, 2) + put_le(out + p + 2, zip64 ? 28 : 0, 2) + put_le(out + p + 4, 0, 2);
+        p += put_le(out + p, 0, 2) + put_le(out + p + 2, 0, 2) + put_le(out + p + 4, 0x01800000, 4);
+        p += put_le(out + p, sat ? sat : offsets[i], 4);
+        memcpy(out + p, m[i].name, nl);
+        p += nl;
+        if (zip64) {
+            p += put_le(out + p, 1, 2) + put_le(out + p + 2, 24, 2);
+            p += put_le(out + p, m[i].n, 8) + put_le(out + p + 8, comp[i], 8) + put_le(out + p + 16, offsets[i], 8);
+        }
+    }
+    size_t cd_size = p - cd;
+    if (zip64) {
+        size_t end64 = p;
+        p += put_le(out + p, 0x06064b50, 4) + put_le(out + p + 4, 44, 8) + put_le(out + p + 12, 0x032d, 2);
+        p += put_le(out + p, 45, 2) + put_le(out + p + 2, 0, 4) + put_le(out + p + 6, 0, 4);
+        p += put_le(out + p, count, 8) + put_le(out + p + 8, count, 8);
+        p += put_le(out + p, cd_size, 8) + put_le(out + p + 8, cd, 8);
+        p += put_le(out + p, 0x07064b50, 4) + put_le(out + p + 4, 0, 4) + put_le(out + p + 8, end64, 8);
+        p += put_le(out + p, 1, 4);
+    }
+    p += put_le(out + p, 0x06054b50, 4) + put_le(out + p + 4, 0, 4);
+    p += put_le(out + p, zip64 ? 0xffff : count, 2) + put_le(out + p + 2, zip64 ? 0xffff : count, 2);
+    p += put_le(out + p, zip64 ? 0xffffffffu : cd_size, 4) + put_le(out + p + 4, zip64 ? 0xffffffffu : cd, 4);
+    p += put_le(out + p, 0, 2);
+    return p;
+}
+
+static size_t find_bytes(const unsigned char *b, size_t n, const char *needle, size_t len) {
+    for (size_t i = 0; i + len <= n; i++)
+        if (!memcmp(b + i, needle, len)) return i;
+    return (size_t)-1;
+}
+
+// Two arrays as np.savez(p, arr_0=images, labels=...) would hold them, labels first: images are
+// uint8 [2, 2, 3, 1] (the ADM NHWC layout), labels int64 [2].
+static unsigned char g_img_npy[256], g_lab_npy[256];
+static size_t g_img_n, g_lab_n;
+static const unsigned char g_img_u8[12] = {0, 51, 102, 153, 204, 255, 255, 0, 127, 128, 1, 254};
+
+static size_t make_test_npz(unsigned char *out, int deflate, int zip64) {
+    int64_t lab[2] = {3, 7};
+    g_img_n = make_npy(g_img_npy, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 2, 3, 1), }", g_img_u8, 12);
+    g_lab_n = make_npy(g_lab_npy, 1, "{'descr': '<i8', 'fortran_order': False, 'shape': (2,), }", lab, sizeof lab);
+    ZipMember m[2] = {{"labels.npy", g_lab_npy, g_lab_n, deflate}, {"arr_0.npy", g_img_npy, g_img_n, deflate}};
+    return make_zip(out, m, 2, zip64);
+}
+
+static void test_npz(void) {
+    unsigned char buf[4096];
+    const char *p = tmp_path("a.npz");
+    for (int v = 0; v < 4; v++) {
+        int deflate = v & 1, zip64 = v >> 1;
+        write_bytes(p, buf, make_test_npz(buf, deflate, zip64));
+        char chosen[300], want[300];
+        NpyArray a = npz_load_f32(p, NULL, chosen, sizeof chosen);
+        snprintf(want, sizeof want, "%s:arr_0.npy", p);
+        CHECK(a.ndim == 4 && a.shape[0] == 2 && a.shape[3] == 1 && !strcmp(a.descr, "|u1") && a.data[5] == 255 &&
+                  a.data[11] == 254 && !strcmp(chosen, want),
+              "npz (deflate %d, zip64 %d): the default member is arr_0 (%s)", deflate, zip64, chosen);
+        npy_free(&a);
+        a = npz_load_f32(p, "labels", NULL, 0);
+        CHECK(a.ndim == 1 && a.data[0] == 3 && a.data[1] == 7, "npz (deflate %d, zip64 %d): member by name", deflate,
+              zip64);
+        npy_free(&a);
+        a = npz_load_f32(p, "labels.npy", NULL, 0);
+        CHECK(a.ndim == 1 && a.data[1] == 7, "npz: member by name with .npy");
+        npy_free(&a);
+    }
+    // One member of another name: it is the default.
+    ZipMember one = {"images.npy", g_lab_npy, g_lab_n, 1};
+    write_bytes(p, buf, make_zip(buf, &one, 1, 0));
+    NpyArray a = npz_load_f32(p, "", NULL, 0);
+    CHECK(a.ndim == 1 && a.data[0] == 3, "npz: without arr_0 the first member is the default");
+    npy_free(&a);
+
+    // Image sets: uint8 NHWC -> float NCHW in [-1, 1]; FILE.npz:NAME selects a member.
+    write_bytes(p, buf, make_test_npz(buf, 1, 0));
+    ImageSet s = imageset_load(p);
+    int ok = s.n == 2 && s.c == 1 && s.h == 2 && s.w == 3;
+    for (int i = 0; ok && i < 12; i++) ok = s.images[i] == g_img_u8[i] / 127.5f - 1.0f;
+    CHECK(ok, "imageset from a uint8 NHWC npz: %dx%dx%dx%d", s.n, s.c, s.h, s.w);
+    imageset_free(&s);
+    unsigned char rgb[2 * 1 * 2 * 3];
+    for (int i = 0; i < 12; i++) rgb[i] = (unsigned char)(20 * i);
+    ZipMember m = {"x.npy", g_img_npy, make_npy(g_img_npy, 1, "{'descr': '|u1', 'fortran_order': False, 'shape': (2, 1, 2, 3), }", rgb, 12), 0};
+    write_bytes(p, buf, make_zip(buf, &m, 1, 0));
+    char spec[300];
+    snprintf(spec, sizeof spec, "%s:x", p);
+    s = imageset_load(spec);
+    // image 1, channel 2, pixel (0, 1) of the NCHW result = NHWC element [1, 0, 1, 2] = 6 + 3 + 2 = 11
+    CHECK(s.n == 2 && s.c == 3 && s.h == 1 && s.w == 2 && s.images[(1 * 3 + 2) * 2 + 1] == 220 / 127.5f - 1.0f,
+          "imageset: RGB NHWC transposed to NCHW (%dx%dx%dx%d)", s.n, s.c, s.h, s.w);
+    imageset_free(&s);
+}
+
+static const char *g_member;
+static void load_npz(const char *path) { npz_load_f32(path, g_member, NULL, 0); }
+static void load_images(const char *path) { imageset_load(path); }
+
+static void test_npz_errors(void) {
+    unsigned char buf[4096], bad[4096];
+    const char *p = tmp_path("bad.npz");
+    size_t n = make_test_npz(buf, 0, 0);
+    size_t img = find_bytes(buf, n, "arr_0.npy", 9) + 9 + 20; // data of the stored arr_0 member
+    write_bytes(p, buf, n - 7);
+    expect_fatal("npz truncated", load_npz, p, "no end-of-central-directory record");
+    write_bytes(p, buf, 10);
+    expect_fatal("npz too short", load_npz, p, "too short");
+    memcpy(bad, buf, n);
+    bad[img + 130] ^= 1;
+    write_bytes(p, bad, n);
+    expect_fatal("npz CRC", load_npz, p, "CRC-32 mismatch");
+    memcpy(bad, buf, n);
+    bad[find_bytes(buf, n, "PK\x03\x04", 4) + 1] ^= 1; // the first member's local header: labels
+    write_bytes(p, bad, n);
+    g_member = "labels";
+    expect_fatal("npz bad local signature", load_npz, p, "bad local-file-header signature");
+    g_member = "images";
+    write_bytes(p, buf, n);
+    expect_fatal("npz missing member", load_npz, p, "no array 'images' (it holds: labels, arr_0)");
+    g_member = NULL;
+    memcpy(bad, buf, n);
+    size_t cd = find_bytes(buf, n, "PK\x01\x02", 4);
+    bad[find_bytes(bad + cd + 4, n - cd - 4, "PK\x01\x02", 4) + cd + 4 + 10] = 12; // arr_0: bzip2
+    write_bytes(p, bad, n);
+    expect_fatal("npz unsupported method", load_npz, p, "compression method 12 is not supported");
+    memcpy(bad, buf, n);
+    bad[cd] = 'X';
+    write_bytes(p, bad, n);
+    expect_fatal("npz bad directory signature", load_npz, p, "bad signature of central-directory entry 0");
+    memcpy(bad, buf, n);
+    bad[n - 6] = 0xff; // central directory offset beyond the file
+    write_bytes(p, bad, n);
+    expect_fatal("npz directory offset", load_npz, p, "overlaps the end record");
+
+    n = make_test_npz(buf, 1, 0);
+    img = find_bytes(buf, n, "arr_0.npy", 9) + 9 + 20;
+    memcpy(bad, buf, n);
+    bad[img] = 0xff; // a reserved deflate block type
+    write_bytes(p, bad, n);
+    expect_fatal("npz corrupt deflate", load_npz, p, "corrupt deflate data");
+    memcpy(bad, buf, n);
+    cd = find_bytes(buf, n, "PK\x01\x02", 4);
+    size_t e1 = find_bytes(bad + cd + 4, n - cd - 4, "PK\x01\x02", 4) + cd + 4;
+    put_le(bad + e1 + 24, g_img_n + 1, 4); // arr_0 declares one byte more than it inflates to
+    write_bytes(p, bad, n);
+    expect_fatal("npz size mismatch", load_npz, p, "inflates to");
+    write_bytes(p, buf, n);
+    char spec[300];
+    snprintf(spec, sizeof spec, "%s:labels", p);
+    expect_fatal("npz member that is not images", load_images, spec, "expected an array of images [N, C, H, W]");
+    snprintf(spec, sizeof spec, "%s:arr_0", tmp_path("none.npz"));
+    expect_fatal("npz member of a missing file", load_images, spec, "none.npz')");
+}
+
+// ---------------------------------------------------------------------------------------------
 // png
 
 static uint32_t be32(const unsigned char *b) { return (uint32_t)b[0] << 24 | b[1] << 16 | b[2] << 8 | b[3]; }
+
+static void put_be32(unsigned char *b, uint32_t v) {
+    b[0] = (unsigned char)(v >> 24);
+    b[1] = (unsigned char)(v >> 16);
+    b[2] = (unsigned char)(v >> 8);
+    b[3] = (unsigned char)v;
+}
 
 static void test_png(void) {
     // 5 grey images of 4x3 in 3 columns, pad 1, scale 2: 3*(6+1)+1 = 22 wide, 2*(8+1)+1 = 19 high.
@@ -418,15 +641,44 @@ static void test_png_errors(void) {
     rmdir(sub);
 }
 
+static void read_png(const char *path) { int w, h, c; png_read(path, &w, &h, &c); }
+
+// png_read decodes what png_write_grid wrote, and checks the chunk structure before decoding.
+static void test_png_read(void) {
+    float rgb[2 * 3 * 4 * 5];
+    for (int i = 0; i < 120; i++) rgb[i] = (float)(i % 7) / 3.0f - 1.0f;
+    const char *p = tmp_path("read.png"), *q = tmp_path("broken.png");
+    png_write_grid(p, rgb, 2, 3, 4, 5, 2, 1, 1, -1.0f, 1.0f);
+    int w, h, c, w2, h2, c2;
+    unsigned char *a = png_read(p, &w, &h, &c), *b = stbi_load(p, &w2, &h2, &c2, 0);
+    CHECK(b && w == w2 && h == h2 && c == c2 && w == 13 && c == 3 && !memcmp(a, b, (size_t)w * h * c),
+          "png_read: %dx%dx%d, the same pixels as stb_image", w, h, c);
+    free(a);
+    stbi_image_free(b);
+    long size;
+    unsigned char *raw = read_all(p, &size);
+    write_bytes(q, raw, (size_t)size - 12);
+    expect_fatal("png without IEND", read_png, q, "no IEND chunk");
+    write_bytes(q, raw, (size_t)size - 30);
+    expect_fatal("png truncated in IDAT", read_png, q, "chunk 'IDAT'");
+    raw[size - 20] ^= 0x10;
+    write_bytes(q, raw, (size_t)size);
+    expect_fatal("png flipped bit", read_png, q, "CRC-32 mismatch in chunk 'IDAT'");
+    raw[size - 20] ^= 0x10;
+    raw[0] = 'X';
+    write_bytes(q, raw, (size_t)size);
+    expect_fatal("png signature", read_png, q, "bad signature");
+    raw[0] = 0x89;
+    memcpy(raw + 12, "IHDX", 4);
+    uint32_t crc = (uint32_t)crc32(0, raw + 12, 17);
+    put_be32(raw + 29, crc);
+    write_bytes(q, raw, (size_t)size);
+    expect_fatal("png without IHDR", read_png, q, "not IHDR");
+    free(raw);
+}
+
 // ---------------------------------------------------------------------------------------------
 // IDX
-
-static void put_be32(unsigned char *b, uint32_t v) {
-    b[0] = (unsigned char)(v >> 24);
-    b[1] = (unsigned char)(v >> 16);
-    b[2] = (unsigned char)(v >> 8);
-    b[3] = (unsigned char)v;
-}
 
 // 3 images of 2x4 (pixel i of image k = 10*k + 30*i mod 256) and labels {2, 0, 5}.
 static size_t make_idx_images(unsigned char *b) {
@@ -587,8 +839,11 @@ int main(void) {
     test_npy_roundtrip();
     test_npy_numpy_files();
     test_npy_errors();
+    test_npz();
+    test_npz_errors();
     test_png();
     test_png_errors();
+    test_png_read();
     test_idx();
     test_idx_errors();
     test_fashion_mnist_real();

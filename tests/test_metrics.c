@@ -311,7 +311,9 @@ static void test_fd_singular(void) {
     int ret = capture_stderr(warn_cb, &a, buf, sizeof buf);
     CHECK(ret == 1, "warn_if_singular returned %d for n=5, dim=10", ret);
     CHECK(strncmp(buf, "ddm: warning: generated:", 24) == 0 && strstr(buf, "singular") &&
-              strstr(buf, "more samples") && strstr(buf, "lower-dimensional") && strchr(buf, '\n') == buf + strlen(buf) - 1,
+              strstr(buf, "more samples") && strstr(buf, "lower-dimensional") && strstr(buf, "rank <= N-1 = 4 < 10") &&
+              strstr(buf, "at least 11 (dim + 1), better >= 100 (10x dim)") && strstr(buf, "computing it anyway") &&
+              strchr(buf, '\n') == buf + strlen(buf) - 1,
           "warning line: '%s'", buf);
     // n == dim is still singular (rank <= n-1); n = dim+1 is not
     FeatStats e; featstats_init(&e, 4);

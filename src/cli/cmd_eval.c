@@ -38,7 +38,8 @@ static float *pick(const Dataset *d, int n, uint64_t seed) {
     return x;
 }
 
-static SetScores score(const float *ref, const float *set, int n, int dim, const char *what, int kid_subsets,
+// warn: names the sets in the warning about singular covariances (NULL: no warning).
+static SetScores score(const float *ref, const float *set, int n, int dim, const char *warn, int kid_subsets,
                        int kid_size, int k) {
     SetScores s;
     FeatStats a, b;
@@ -46,7 +47,7 @@ static SetScores score(const float *ref, const float *set, int n, int dim, const
     featstats_init(&b, dim);
     featstats_add(&a, ref, n);
     featstats_add(&b, set, n);
-    featstats_warn_if_singular(&b, what);
+    if (warn) featstats_warn_if_singular(&b, warn);
     double *mu1 = xmalloc(dim * sizeof(double)), *mu2 = xmalloc(dim * sizeof(double));
     double *c1 = xmalloc((size_t)dim * dim * sizeof(double)), *c2 = xmalloc((size_t)dim * dim * sizeof(double));
     featstats_mean_cov(&a, mu1, c1);
@@ -66,7 +67,8 @@ int cmd_eval(int argc, char **argv) {
     generate_opts_defaults(&g);
     ArgSpec specs[] = {
         {"classifier", ARG_STR, cls_path, sizeof cls_path, 0, 0, "feature extractor from `ddm classifier train`", 0},
-        {"samples", ARG_STR, samples, sizeof samples, 0, 0, "images to evaluate: .npy [N,C,H,W] in [-1,1] or a PNG directory", 0},
+        {"samples", ARG_STR, samples, sizeof samples, 0, 0, "images: .npy/.npz (FILE.npz:NAME picks an array, default arr_0) of "
+         "float [N,C,H,W] in [-1,1] or uint8 [N,H,W,C] in [0,255]; or a directory of PNGs", 0},
         {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "or generate the images from this checkpoint", 0},
         {"n", ARG_INT, &n, 0, 2, 1e7, "images per set (the reference and the real test set use as many)", 0},
         {"sampler", ARG_STR, g.sampler, sizeof g.sampler, 0, 0, "with --ckpt: heun | euler | sde | ddpm | ddim", 0},
@@ -102,19 +104,24 @@ int cmd_eval(int argc, char **argv) {
         set = (ImageSet){n, m->cfg.in_channels, m->cfg.height, m->cfg.width, generate_samples(m, &tc, &g, n, NULL)};
         dit_free(m);
     }
+    const char *src = samples[0] ? samples : ckpt;
+    if (set.c != train.c || set.h != train.h || set.w != train.w)
+        ddm_fatal("%s: images of %dx%dx%d (CxHxW), but the reference data (%s, train split) is %dx%dx%d", src, set.c,
+                  set.h, set.w, data, train.c, train.h, train.w);
     if (set.c != cls->channels || set.h != cls->height || set.w != cls->width)
-        ddm_fatal("%s: images of %dx%dx%d, but the classifier takes %dx%dx%d", samples[0] ? samples : ckpt, set.c,
+        ddm_fatal("%s: images of %dx%dx%d, but the classifier takes %dx%dx%d", src, set.c,
                   set.h, set.w, cls->channels, cls->height, cls->width);
     if (set.n < n) {
         fprintf(stderr, "ddm eval: %s holds %d images; evaluating all of them (--n %d)\n", samples, set.n, n);
         n = set.n;
     }
+    if (n <= k) ddm_fatal("%d images per set are too few: precision/recall with --k %d needs at least %d", n, k, k + 1);
     if (n > test.n) ddm_fatal("--n %d: the test split has only %d images for the real-vs-real baseline", n, test.n);
     int dim = classifier_feature_dim(cls);
     float *ref_img = pick(&train, n, g.seed), *test_img = pick(&test, n, g.seed + 1);
     float *f_ref = features(cls, ref_img, n), *f_set = features(cls, set.images, n), *f_test = features(cls, test_img, n);
-    SetScores gen = score(f_ref, f_set, n, dim, "samples", kid_subsets, kid_size, k);
-    SetScores real = score(f_ref, f_test, n, dim, "real test images", kid_subsets, kid_size, k);
+    SetScores gen = score(f_ref, f_set, n, dim, "each set", kid_subsets, kid_size, k);
+    SetScores real = score(f_ref, f_test, n, dim, NULL, kid_subsets, kid_size, k);
     printf("features: %s (%d-d penultimate layer of the domain CNN), %d images per set, reference = train split\n",
            cls_path, dim, n);
     printf("%-22s %12s %12s %10s %10s\n", "set", "FD-CNN", "KID", "precision", "recall");

@@ -49,9 +49,9 @@ typedef struct Classifier {
 } Classifier;
 
 typedef struct {
-    int epochs;          // 15
+    int epochs;          // 20
     int batch;           // 128
-    float lr;            // peak learning rate (SGD, Nesterov momentum), 0.05
+    float lr;            // peak learning rate (SGD, Nesterov momentum), 0.08
     float momentum;      // 0.9
     float weight_decay;  // 5e-4, on conv/linear weights
     int warmup;          // linear warmup steps, then cosine to 0; 200

@@ -65,9 +65,11 @@ void featstats_mean_cov(const FeatStats *s, double *mean, double *cov) {
 int featstats_warn_if_singular(const FeatStats *s, const char *what) {
     if (s->n > s->dim) return 0;
     fprintf(stderr,
-            "ddm: warning: %s: the covariance of %ld samples of dimension %d is singular (needs more samples "
-            "than dimensions); the Frechet distance is unreliable: use more samples or a lower-dimensional feature\n",
-            what ? what : "features", s->n, s->dim);
+            "ddm: warning: %s: %ld samples of %d-dimensional features: the covariance is singular (rank <= N-1 = %ld "
+            "< %d), so the Frechet distance is dominated by the estimate rather than by the distributions; use more "
+            "samples: at least %d (dim + 1), better >= %d (10x dim), or a lower-dimensional feature; computing it "
+            "anyway\n",
+            what ? what : "features", s->n, s->dim, s->n - 1, s->dim, s->dim + 1, 10 * s->dim);
     return 1;
 }
 

@@ -21,7 +21,8 @@ void featstats_add(FeatStats *s, const float *feats, int n); // feats [n, dim]; 
 void featstats_mean_cov(const FeatStats *s, double *mean, double *cov);
 void featstats_free(FeatStats *s);
 // n <= dim: the covariance is singular (rank <= n - 1 < dim). Returns 1 and prints one warning
-// line to stderr ("ddm: warning: <what>: ...", suggesting more samples or a lower-dimensional
+// line to stderr ("ddm: warning: <what>: ...": the rank, that the Frechet distance is then dominated
+// by the estimate, and what to do: at least dim + 1 samples, better >= 10 dim, or a lower-dimensional
 // feature); returns 0 silently otherwise. The Frechet distance is still finite, but biased.
 int featstats_warn_if_singular(const FeatStats *s, const char *what);
 

@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/types.h>
 
 #if defined(__BYTE_ORDER__) && __BYTE_ORDER__ != __ORDER_LITTLE_ENDIAN__
 #error "npy.c assumes a little-endian host"
@@ -105,27 +106,22 @@ static uint32_t read_le(const unsigned char *b, int n) {
     return v;
 }
 
-// Reads the preamble and header; returns the header text (NUL-terminated) and the bytes consumed.
-static char *read_header(FILE *fp, const char *path, long *consumed) {
-    unsigned char pre[12];
-    if (fread(pre, 1, 10, fp) != 10 || memcmp(pre, npy_magic, 6) != 0)
-        ddm_fatal("%s: not a .npy file (bad magic; expected \\x93NUMPY)", path);
-    int major = pre[6];
+// Parses the preamble and header of buf; returns the header text (NUL-terminated) and the bytes consumed.
+static char *read_header(const unsigned char *buf, size_t size, const char *what, size_t *consumed) {
+    if (size < 10 || memcmp(buf, npy_magic, 6) != 0)
+        ddm_fatal("%s: not a .npy file (bad magic; expected \\x93NUMPY)", what);
+    int major = buf[6];
     if (major < 1 || major > 3)
-        ddm_fatal("%s: unsupported .npy format version %d.%d (expected 1.0, 2.0 or 3.0)", path, major, pre[7]);
-    uint32_t hlen;
-    long pre_len = 10;
-    if (major == 1) hlen = read_le(pre + 8, 2);
-    else {
-        if (fread(pre + 10, 1, 2, fp) != 2) ddm_fatal("%s: truncated .npy preamble", path);
-        hlen = read_le(pre + 8, 4);
-        pre_len = 12;
-    }
-    if (hlen > (1u << 24)) ddm_fatal("%s: .npy header length %u is implausibly large", path, hlen);
+        ddm_fatal("%s: unsupported .npy format version %d.%d (expected 1.0, 2.0 or 3.0)", what, major, buf[7]);
+    size_t pre_len = major == 1 ? 10 : 12;
+    if (size < pre_len) ddm_fatal("%s: truncated .npy preamble", what);
+    uint32_t hlen = read_le(buf + 8, major == 1 ? 2 : 4);
+    if (hlen > (1u << 24)) ddm_fatal("%s: .npy header length %u is implausibly large", what, hlen);
+    if (size - pre_len < hlen) ddm_fatal("%s: truncated .npy header (%u bytes expected)", what, hlen);
     char *hdr = xmalloc(hlen + 1);
-    if (fread(hdr, 1, hlen, fp) != hlen) ddm_fatal("%s: truncated .npy header (%u bytes expected)", path, hlen);
+    memcpy(hdr, buf + pre_len, hlen);
     hdr[hlen] = '\0';
-    *consumed = pre_len + (long)hlen;
+    *consumed = pre_len + hlen;
     return hdr;
 }
 
@@ -142,36 +138,42 @@ static void convert(float *dst, const unsigned char *src, int64_t n, NpyKind kin
     }
 }
 
-NpyArray npy_load_f32(const char *path) {
-    FILE *fp = xfopen(path, "rb");
-    if (fseek(fp, 0, SEEK_END) != 0) ddm_fatal("%s: cannot seek: %s", path, strerror(errno));
-    long size = ftell(fp);
-    rewind(fp);
-    long consumed;
-    char *hdr = read_header(fp, path, &consumed);
+NpyArray npy_parse_f32(const unsigned char *buf, size_t size, const char *what) {
+    size_t consumed;
+    char *hdr = read_header(buf, size, what, &consumed);
     NpyArray a = {0};
-    int dt = parse_descr(hdr, path);
-    parse_fortran(hdr, path);
-    parse_shape(hdr, &a, path);
+    int dt = parse_descr(hdr, what);
+    parse_fortran(hdr, what);
+    parse_shape(hdr, &a, what);
     free(hdr);
-    // Compare against the file size before allocating, so a corrupt shape cannot demand terabytes.
+    memcpy(a.descr, npy_dtypes[dt].descr, 4);
+    // Compare against the data size before allocating, so a corrupt shape cannot demand terabytes.
     int64_t n = 1;
     for (int i = 0; i < a.ndim; i++) {
-        if (a.shape[i] && n > INT64_MAX / 8 / a.shape[i]) ddm_fatal("%s: npy shape is too large", path);
+        if (a.shape[i] && n > INT64_MAX / 8 / a.shape[i]) ddm_fatal("%s: npy shape is too large", what);
         n *= a.shape[i];
     }
-    int64_t want = n * npy_dtypes[dt].size, have = size - consumed;
+    int64_t want = n * npy_dtypes[dt].size, have = (int64_t)(size - consumed);
     if (have < want)
-        ddm_fatal("%s: truncated: header says %lld elements of %s (%lld bytes) but only %lld bytes follow", path,
+        ddm_fatal("%s: truncated: header says %lld elements of %s (%lld bytes) but only %lld bytes follow", what,
                   (long long)n, npy_dtypes[dt].descr, (long long)want, (long long)have);
     if (have > want)
-        ddm_fatal("%s: %lld unexpected bytes after the %lld data bytes the header describes", path,
+        ddm_fatal("%s: %lld unexpected bytes after the %lld data bytes the header describes", what,
                   (long long)(have - want), (long long)want);
-    unsigned char *raw = xmalloc((size_t)want);
-    if (want && fread(raw, 1, (size_t)want, fp) != (size_t)want) ddm_fatal("%s: read error", path);
-    fclose(fp);
     a.data = xmalloc((size_t)n * sizeof(float));
-    convert(a.data, raw, n, npy_dtypes[dt].kind);
+    convert(a.data, buf + consumed, n, npy_dtypes[dt].kind);
+    return a;
+}
+
+NpyArray npy_load_f32(const char *path) {
+    FILE *fp = xfopen(path, "rb");
+    if (fseeko(fp, 0, SEEK_END) != 0) ddm_fatal("%s: cannot seek: %s", path, strerror(errno));
+    off_t size = ftello(fp);
+    rewind(fp);
+    unsigned char *raw = xmalloc(size > 0 ? (size_t)size : 1);
+    if (size > 0 && fread(raw, 1, (size_t)size, fp) != (size_t)size) ddm_fatal("%s: read error", path);
+    fclose(fp);
+    NpyArray a = npy_parse_f32(raw, (size_t)size, path);
     free(raw);
     return a;
 }

@@ -1,12 +1,16 @@
 // NumPy .npy arrays (format versions 1.0, 2.0 and 3.0), read and written as float32 in C order.
 #pragma once
+#include <stddef.h>
 #include <stdint.h>
 
-typedef struct { int ndim; int64_t shape[8]; float *data; } NpyArray; // data: C order, npy_numel floats
+// data: C order, npy_numel floats; descr: the file's dtype ("<f4", "|u1", ...) before the conversion.
+typedef struct { int ndim; int64_t shape[8]; float *data; char descr[4]; } NpyArray;
 
 // Accepts <f4, <f8, <i8, <i4, |u1, |i1 (converted to float32). Fatal on bad magic, fortran_order True,
 // big-endian or other dtypes, more than 8 dimensions, truncated data or trailing bytes.
 NpyArray npy_load_f32(const char *path);
+// The same for a .npy held in memory (e.g. a member of a .npz); `what` names it in error messages.
+NpyArray npy_parse_f32(const unsigned char *buf, size_t size, const char *what);
 int64_t npy_numel(const NpyArray *a);
 void npy_free(NpyArray *a);
 // Atomic; version 1.0, dtype '<f4', header padded so the data starts at a multiple of 64.

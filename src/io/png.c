@@ -1,6 +1,8 @@
 #include "io/png.h"
 #include "common.h"
+#include <stb_image.h>
 #include <stb_image_write.h>
+#include <zlib.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -66,4 +68,56 @@ void png_write_grid(const char *path, const float *imgs, int n, int c, int h, in
         ddm_fatal("%s: PNG encoding failed", path);
     }
     atomic_commit(&af);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Reading
+
+static const unsigned char png_signature[8] = {0x89, 'P', 'N', 'G', '\r', '\n', 0x1a, '\n'};
+
+static uint32_t be32(const unsigned char *b) { return (uint32_t)b[0] << 24 | (uint32_t)b[1] << 16 | b[2] << 8 | b[3]; }
+
+// Walks the chunks: each is length, type, data, CRC-32 of type + data; the first is IHDR, the last IEND.
+static void check_chunks(const unsigned char *b, size_t size, const char *path) {
+    if (size < 8 || memcmp(b, png_signature, 8) != 0) ddm_fatal("%s: not a readable PNG: bad signature", path);
+    size_t p = 8;
+    for (int first = 1;; first = 0) {
+        if (size - p < 12)
+            ddm_fatal("%s: not a readable PNG: truncated after %zu bytes (no IEND chunk)", path, size);
+        uint32_t len = be32(b + p);
+        const unsigned char *type = b + p + 4;
+        if (len > size - p - 12)
+            ddm_fatal("%s: not a readable PNG: truncated: chunk '%.4s' of %u bytes at offset %zu runs past the end of "
+                      "the file (%zu bytes)", path, (const char *)type, len, p, size);
+        uint32_t crc = (uint32_t)crc32(crc32(0, NULL, 0), type, len + 4);
+        if (crc != be32(type + 4 + len))
+            ddm_fatal("%s: not a readable PNG: CRC-32 mismatch in chunk '%.4s' at offset %zu (corrupt file)", path,
+                      (const char *)type, p);
+        if (first && memcmp(type, "IHDR", 4) != 0)
+            ddm_fatal("%s: not a readable PNG: the first chunk is '%.4s', not IHDR", path, (const char *)type);
+        if (memcmp(type, "IEND", 4) == 0) return;
+        p += 12 + (size_t)len;
+    }
+}
+
+unsigned char *png_read(const char *path, int *w, int *h, int *comp) {
+    FILE *f = xfopen(path, "rb");
+    unsigned char *b = NULL;
+    size_t size = 0, cap = 0, k;
+    do {
+        if (size == cap) b = xrealloc(b, cap = cap ? 2 * cap : 1 << 16);
+        size += k = fread(b + size, 1, cap - size, f);
+    } while (k > 0);
+    if (ferror(f)) ddm_fatal("%s: read error", path);
+    fclose(f);
+    check_chunks(b, size, path);
+    if (size > INT32_MAX) ddm_fatal("%s: PNG file too large", path);
+    unsigned char *px = stbi_load_from_memory(b, (int)size, w, h, comp, 0);
+    free(b);
+    if (!px) ddm_fatal("%s: not a readable PNG (%s)", path, stbi_failure_reason());
+    size_t n = (size_t)*w * *h * *comp;
+    unsigned char *out = xmalloc(n);
+    memcpy(out, px, n);
+    stbi_image_free(px);
+    return out;
 }

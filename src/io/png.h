@@ -1,4 +1,4 @@
-// PNG image grids (via stb_image_write), for sample sheets and reconstructions.
+// PNG image grids (via stb_image_write), for sample sheets and reconstructions; and reading one PNG.
 #pragma once
 
 // imgs: [n, c, h, w] floats; value lo maps to 0 and hi to 255 (clamped; NaN maps to 0). c == 1 is grey,
@@ -7,3 +7,9 @@
 // repeated `scale` times in both directions. Written atomically.
 void png_write_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncols, int pad, int scale,
                     float lo, float hi);
+
+// Reads an 8-bit (or 16-bit, reduced to 8) PNG: *comp channels per pixel, interleaved, h rows of w
+// pixels; the result is malloc'd (free()). The chunk structure is checked first (signature, IHDR first,
+// every chunk inside the file with a matching CRC-32, an IEND), so a truncated or corrupted file is a
+// one-line fatal error that says which, rather than a decoder message or silently wrong pixels.
+unsigned char *png_read(const char *path, int *w, int *h, int *comp);

@@ -56,6 +56,8 @@ expect_fail "bad --epochs" "--epochs 0: out of range" $DDM classifier train --ep
 help=$($DDM classifier train --help); rc=$?
 check "train --help exits 0" test $rc -eq 0
 check "train --help lists the flags" grep -q -- "--n-train" <<< "$help"
+check "train --help: default --epochs 20" grep -qE -- "^  --epochs .*\[20\]$" <<< "$help"
+check "train --help: default --lr 0.08" grep -qE -- "^  --lr .*\[0.08\]$" <<< "$help"
 check "eval --help lists --ckpt" grep -q -- "--ckpt" <<< "$($DDM classifier eval --help)"
 check "classifier --help lists train and eval" grep -q "eval" <<< "$($DDM classifier --help)"
 check "ddm --help lists classifier" grep -q "classifier" <<< "$($DDM --help)"

@@ -38,7 +38,13 @@ check "noise is much farther than real images" $PY -c "import sys; sys.exit(0 if
 expect_ok "eval from a checkpoint" $DDM eval --classifier $TMP/c.safetensors --ckpt $TMP/run/ckpt.safetensors --n 20 --steps 2 --kid-subsets 2 --kid-size 10
 out=$($DDM eval --classifier $TMP/c.safetensors --samples $TMP/s.npy --n 10 --kid-subsets 2 --kid-size 5 2>&1)
 check "fewer samples than feature dimensions: a clear warning" grep -q "singular" <<<"$out"
-expect_fail "image size mismatch" "images of 1x27x28, but the classifier takes 1x28x28" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/bad.npy
+expect_fail "image size mismatch" "images of 1x27x28 (CxHxW), but the reference data" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/bad.npy
+# PNGs cut short or with a flipped bit (whose pixels stb_image would decode without a word)
+cp $TMP/pngs/0001.png $TMP/0001.png
+head -c 200 $TMP/0001.png > $TMP/pngs/0001.png
+expect_fail "truncated PNG" "0001.png: not a readable PNG: truncated" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/pngs
+$PY -c "import sys; b = bytearray(open(sys.argv[1], 'rb').read()); b[60] ^= 1; open(sys.argv[2], 'wb').write(b)" $TMP/0001.png $TMP/pngs/0001.png
+expect_fail "bit-flipped PNG" "0001.png: not a readable PNG: CRC-32 mismatch in chunk 'IDAT'" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/pngs
 printf 'not a png' > $TMP/pngs/0000.png
 expect_fail "corrupt PNG" "0000.png: not a readable PNG" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/pngs
 head -c 100 $TMP/real.npy > $TMP/trunc.npy
