@@ -41,7 +41,15 @@ build/ref/.stamp: tools/twin.py tools/twin_model.py tools/st.py
 	$(PYTHON) tools/twin.py --out build/ref
 	touch $@
 
-tests: $(TESTS) build/ddm build/ref/.stamp
+# Random Inception-v3 weights and their PyTorch features (torchvision's blocks and pytorch-fid's) for
+# test_inception and the eval tests. Without torchvision the script writes SKIP instead (no stamp, so
+# the next make tries again).
+build/ref/inception/.stamp: tools/inception_convert.py tools/st.py
+	@mkdir -p build/ref/inception
+	$(PYTHON) tools/inception_convert.py --random 0 --flavour both --out build/ref/inception
+	@if [ ! -f build/ref/inception/SKIP ]; then touch $@; fi
+
+tests: $(TESTS) build/ddm build/ref/.stamp build/ref/inception/.stamp
 
 test: tests
 	bash tools/run_tests.sh

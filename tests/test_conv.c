@@ -1,6 +1,6 @@
 // The classifier's CNN layers (src/nn/conv.c) and network (src/eval/classifier.c): float64
 // central finite-difference gradient checks of every layer and of the whole network, conv2d against
-// a direct convolution, batchnorm's running statistics and eval mode, save/load, and a small
+// a direct convolution (also the forward-only general convolution and pools of Inception-v3), batchnorm's running statistics and eval mode, save/load, and a small
 // network overfitting one batch.
 #include <omp.h>
 #include <string.h>
@@ -76,6 +76,69 @@ static void test_conv(int K) {
     free(xf); free(wf); free(bf); free(yf); free(colf); free(wpf); free(ref);
     free(c.x); free(c.w); free(c.b); free(c.R); free(c.y); free(c.col); free(c.wp);
     free(dx); free(dw); free(db); free(dwp); free(dw2);
+}
+
+// ---------------------------------------------------------------- forward-only layers (Inception-v3)
+// conv2d_packed_fwd with a rectangular kernel, stride and padding, into a channel slice of a wider
+// output, against the direct definition; the columns outside the slice are left alone.
+static void test_conv_general(int KH, int KW, int stride, int ph, int pw) {
+    int N = 2, H = 7, W = 6, Ci = 3, Co = 4, off = 2, ld = 9;
+    int Ho = conv_out_size(H, KH, stride, ph), Wo = conv_out_size(W, KW, stride, pw);
+    long nx = (long)N * H * W * Ci, nw = (long)Co * Ci * KH * KW, P = (long)N * Ho * Wo;
+    double *x = malloc(nx * 8), *w = malloc(nw * 8), *wp = malloc(nw * 8), *y = malloc(P * ld * 8);
+    double *col = malloc(P * KH * KW * Ci * 8);
+    randn(x, nx, 1); randn(w, nw, 1);
+    for (long i = 0; i < P * ld; i++) y[i] = 7;
+    conv2d_pack_weight_f64(wp, w, Co, Ci, KH * KW);
+    conv2d_packed_fwd_f64(y + off, ld, col, x, wp, N, H, W, Ci, Co, KH, KW, stride, ph, pw);
+    double worst = 0;
+    int untouched = 1;
+    for (int n = 0; n < N; n++) for (int oy = 0; oy < Ho; oy++) for (int ox = 0; ox < Wo; ox++) {
+        const double *row = y + (((long)n * Ho + oy) * Wo + ox) * ld;
+        for (int o = 0; o < Co; o++) {
+            double s = 0;
+            for (int ci = 0; ci < Ci; ci++) for (int ky = 0; ky < KH; ky++) for (int kx = 0; kx < KW; kx++) {
+                int iy = oy * stride + ky - ph, ix = ox * stride + kx - pw;
+                if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                s += w[((o * Ci + ci) * KH + ky) * KW + kx] * x[((n * H + iy) * W + ix) * Ci + ci];
+            }
+            worst = fmax(worst, fabs(s - row[off + o]));
+        }
+        for (int c = 0; c < ld; c++) if (c < off || c >= off + Co) untouched &= row[c] == 7;
+    }
+    CHECK(worst < 1e-12, "conv %dx%d stride %d pad %d,%d vs direct: max diff %.3g", KH, KW, stride, ph, pw, worst);
+    CHECK(untouched, "conv %dx%d stride %d writes only its channel slice", KH, KW, stride);
+    free(x); free(w); free(wp); free(y); free(col);
+}
+
+// pool2d_fwd (3x3 windows as Inception's: stride 1 pad 1, stride 2 pad 0) against the definitions.
+static void test_pool_general(void) {
+    int N = 2, H = 7, W = 6, C = 3, ld = 5;
+    long nx = (long)N * H * W * C;
+    double *x = malloc(nx * 8), *y = malloc((long)N * H * W * ld * 8);
+    randn(x, nx, 1);
+    const char *names[3] = {"max", "avg (count_include_pad)", "avg (exclude pad)"};
+    for (int stride = 1; stride <= 2; stride++)
+        for (int mode = 0; mode < 3; mode++) {
+            int pad = 2 - stride, Ho = conv_out_size(H, 3, stride, pad), Wo = conv_out_size(W, 3, stride, pad);
+            pool2d_fwd_f64(y, ld, x, N, H, W, C, 3, stride, pad, (PoolMode)mode);
+            double worst = 0;
+            for (int n = 0; n < N; n++) for (int oy = 0; oy < Ho; oy++) for (int ox = 0; ox < Wo; ox++)
+                for (int c = 0; c < C; c++) {
+                    double mx = -INFINITY, sum = 0;
+                    int cnt = 0;
+                    for (int ky = 0; ky < 3; ky++) for (int kx = 0; kx < 3; kx++) {
+                        int iy = oy * stride + ky - pad, ix = ox * stride + kx - pad;
+                        if (iy < 0 || iy >= H || ix < 0 || ix >= W) continue;
+                        double v = x[((n * H + iy) * W + ix) * C + c];
+                        mx = fmax(mx, v); sum += v; cnt++;
+                    }
+                    double want = mode == POOL_MAX ? mx : sum / (mode == POOL_AVG_INCLUDE_PAD ? 9 : cnt);
+                    worst = fmax(worst, fabs(want - y[(((long)n * Ho + oy) * Wo + ox) * ld + c]));
+                }
+            CHECK(worst < 1e-14, "3x3 %s pool, stride %d: max diff %.3g", names[mode], stride, worst);
+        }
+    free(x); free(y);
 }
 
 // ---------------------------------------------------------------- batchnorm
@@ -271,6 +334,12 @@ int main(void) {
     test_conv(3);
     test_conv(1);
     test_conv(5);
+    test_conv_general(1, 7, 1, 0, 3);
+    test_conv_general(7, 1, 1, 3, 0);
+    test_conv_general(3, 3, 2, 0, 0);
+    test_conv_general(1, 1, 1, 0, 0);
+    test_conv_general(5, 5, 1, 2, 2);
+    test_pool_general();
     test_bn();
     test_simple();
     test_linear();

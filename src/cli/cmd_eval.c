@@ -1,7 +1,8 @@
 // ddm eval: how close generated images are to the data, in the feature space of the domain
-// classifier (`ddm classifier train`): Fréchet distance ("FD-CNN", this project's FID for datasets
-// without Inception weights), KID and precision/recall — always beside the same figures for the real
-// test split against the same reference, at the same sample count.
+// classifier (`ddm classifier train`; the Fréchet distance is then "FD-CNN", this project's FID for a
+// dataset without Inception weights) or of Inception-v3 (`--features inception`: the standard FID,
+// pytorch-fid's 2048-d pool features), plus KID and precision/recall — always beside the same figures
+// for the real test split against the same reference, at the same sample count.
 #include <stdlib.h>
 #include <string.h>
 #include "cli/args.h"
@@ -9,64 +10,54 @@
 #include "common.h"
 #include "data/dataset.h"
 #include "eval/classifier.h"
+#include "eval/feature_sets.h"
+#include "eval/inception.h"
 #include "eval/metrics.h"
 #include "io/imageset.h"
-#include "rng.h"
 #include "train/generate.h"
 #include "train/model_load.h"
 
 typedef struct { double fd, kid, kid_std, precision, recall; } SetScores;
 
-static float *features(Classifier *cls, const float *imgs, int n) {
-    int dim = classifier_feature_dim(cls);
-    long per = (long)cls->channels * cls->height * cls->width;
-    float *f = xmalloc((size_t)n * dim * sizeof(float));
-    for (int s = 0; s < n; s += 500) classifier_features(cls, imgs + s * per, n - s < 500 ? n - s : 500, f + (long)s * dim);
-    return f;
-}
+// The feature extractor: the domain classifier or Inception-v3.
+typedef struct { Classifier *cls; Inception *inc; int dim; } Extractor;
 
-// n images of a split, drawn without replacement with a fixed seed.
-static float *pick(const Dataset *d, int n, uint64_t seed) {
-    long per = (long)d->c * d->h * d->w;
-    int *perm = xmalloc(d->n * sizeof(int));
-    Rng r;
-    rng_init(&r, seed, 0xE7A1);
-    rng_permutation(&r, perm, d->n);
-    float *x = xmalloc((size_t)n * per * sizeof(float));
-    for (int i = 0; i < n; i++) memcpy(x + i * per, d->images + (long)perm[i] * per, per * sizeof(float));
-    free(perm);
-    return x;
+static float *features(const Extractor *ex, const float *imgs, int n, int c, int h, int w, const char *what) {
+    long per = (long)c * h * w;
+    float *f = xmalloc((size_t)n * ex->dim * sizeof(float));
+    double t0 = now_seconds();
+    for (int s = 0; s < n; s += 500) {
+        int k = n - s < 500 ? n - s : 500;
+        if (ex->cls) classifier_features(ex->cls, imgs + s * per, k, f + (long)s * ex->dim);
+        else inception_features(ex->inc, imgs + s * per, k, c, h, w, f + (long)s * ex->dim);
+    }
+    if (ex->inc) fprintf(stderr, "ddm eval: Inception-v3 features of %d images (%s): %.1f s\n", n, what, now_seconds() - t0);
+    return f;
 }
 
 // warn: names the sets in the warning about singular covariances (NULL: no warning).
 static SetScores score(const float *ref, const float *set, int n, int dim, const char *warn, int kid_subsets,
                        int kid_size, int k) {
     SetScores s;
-    FeatStats a, b;
-    featstats_init(&a, dim);
-    featstats_init(&b, dim);
-    featstats_add(&a, ref, n);
-    featstats_add(&b, set, n);
-    if (warn) featstats_warn_if_singular(&b, warn);
-    double *mu1 = xmalloc(dim * sizeof(double)), *mu2 = xmalloc(dim * sizeof(double));
-    double *c1 = xmalloc((size_t)dim * dim * sizeof(double)), *c2 = xmalloc((size_t)dim * dim * sizeof(double));
-    featstats_mean_cov(&a, mu1, c1);
-    featstats_mean_cov(&b, mu2, c2);
-    s.fd = frechet_distance(mu1, c1, mu2, c2, dim);
+    s.fd = fd_of_features(ref, n, set, n, dim, warn);
     kernel_inception_distance(ref, n, set, n, dim, kid_subsets, kid_size < n ? kid_size : n, 0, &s.kid, &s.kid_std);
     precision_recall(ref, n, set, n, dim, k, &s.precision, &s.recall);
-    featstats_free(&a); featstats_free(&b);
-    free(mu1); free(mu2); free(c1); free(c2);
     return s;
 }
 
 int cmd_eval(int argc, char **argv) {
-    char cls_path[512] = "", samples[512] = "", ckpt[512] = "", data[512] = DDM_FASHION_MNIST_DIR, json[512] = "";
+    char cls_path[512] = "", feat_kind[16] = "cnn", inc_path[512] = "", inc_flavour[16] = "fid", samples[512] = "", ckpt[512] = "", data[512] = DDM_FASHION_MNIST_DIR, json[512] = "";
     int n = 10000, raw = 0, kid_subsets = 100, kid_size = 1000, k = 3, threads = 0;
     GenerateOpts g;
     generate_opts_defaults(&g);
     ArgSpec specs[] = {
-        {"classifier", ARG_STR, cls_path, sizeof cls_path, 0, 0, "feature extractor from `ddm classifier train`", 0},
+        {"features", ARG_STR, feat_kind, sizeof feat_kind, 0, 0,
+         "cnn: the domain classifier (FD-CNN) | inception: Inception-v3 2048-d pool features (FID)", 0},
+        {"classifier", ARG_STR, cls_path, sizeof cls_path, 0, 0, "--features cnn: the classifier from `ddm classifier train`", 0},
+        {"inception", ARG_STR, inc_path, sizeof inc_path, 0, 0,
+         "--features inception: weights (.safetensors from tools/inception_convert.py)", 0},
+        {"inception-flavour", ARG_STR, inc_flavour, sizeof inc_flavour, 0, 0,
+         "fid: pytorch-fid's FID blocks (TF FID weights) | torchvision: torchvision's blocks", 0},
         {"samples", ARG_STR, samples, sizeof samples, 0, 0, "images: .npy/.npz (FILE.npz:NAME picks an array, default arr_0) of "
          "float [N,C,H,W] in [-1,1] or uint8 [N,H,W,C] in [0,255]; or a directory of PNGs", 0},
         {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "or generate the images from this checkpoint", 0},
@@ -85,13 +76,32 @@ int cmd_eval(int argc, char **argv) {
         {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON", 0},
         {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
     };
-    ArgParser p = {"eval", "Fréchet distance (classifier features), KID and precision/recall of generated images.",
-                   specs, sizeof specs / sizeof specs[0]};
+    ArgParser p = {"eval", "Fréchet distance (FD-CNN on classifier features, or FID on Inception-v3 features), KID and "
+                   "precision/recall of generated images.", specs, sizeof specs / sizeof specs[0]};
     args_parse(&p, argc, argv);
     cli_set_threads(threads);
-    if (!cls_path[0]) ddm_fatal("ddm eval needs --classifier (train one with `ddm classifier train`)");
+    int use_inc = !strcmp(feat_kind, "inception");
+    if (!use_inc && strcmp(feat_kind, "cnn") != 0) ddm_fatal("--features '%s': expected cnn or inception", feat_kind);
+    int flavour = inception_flavour_parse(inc_flavour);
+    if (flavour < 0) ddm_fatal("--inception-flavour '%s': expected fid or torchvision", inc_flavour);
+    if (use_inc) {
+        if (!inc_path[0])
+            ddm_fatal("--features inception needs --inception FILE (Inception-v3 weights; see tools/inception_convert.py)");
+        if (cls_path[0]) ddm_fatal("--classifier is for --features cnn, not --features inception");
+    } else {
+        if (inc_path[0] || args_seen(&p, "inception-flavour"))
+            ddm_fatal("--inception and --inception-flavour need --features inception");
+        if (!cls_path[0]) ddm_fatal("ddm eval needs --classifier (train one with `ddm classifier train`)");
+    }
     if (!samples[0] == !ckpt[0]) ddm_fatal("ddm eval needs exactly one of --samples and --ckpt");
-    Classifier *cls = classifier_load(cls_path);
+    Extractor ex = {0};
+    if (use_inc) {
+        ex.inc = inception_load(inc_path, (InceptionFlavour)flavour);
+        ex.dim = INCEPTION_DIM;
+    } else {
+        ex.cls = classifier_load(cls_path);
+        ex.dim = classifier_feature_dim(ex.cls);
+    }
     Dataset train = dataset_load_fashion_mnist(data, "train"), test = dataset_load_fashion_mnist(data, "test");
     ImageSet set = {0};
     if (samples[0]) {
@@ -108,37 +118,48 @@ int cmd_eval(int argc, char **argv) {
     if (set.c != train.c || set.h != train.h || set.w != train.w)
         ddm_fatal("%s: images of %dx%dx%d (CxHxW), but the reference data (%s, train split) is %dx%dx%d", src, set.c,
                   set.h, set.w, data, train.c, train.h, train.w);
-    if (set.c != cls->channels || set.h != cls->height || set.w != cls->width)
-        ddm_fatal("%s: images of %dx%dx%d, but the classifier takes %dx%dx%d", src, set.c,
-                  set.h, set.w, cls->channels, cls->height, cls->width);
+    if (ex.cls && (set.c != ex.cls->channels || set.h != ex.cls->height || set.w != ex.cls->width))
+        ddm_fatal("%s: images of %dx%dx%d, but the classifier takes %dx%dx%d", src, set.c, set.h, set.w,
+                  ex.cls->channels, ex.cls->height, ex.cls->width);
     if (set.n < n) {
         fprintf(stderr, "ddm eval: %s holds %d images; evaluating all of them (--n %d)\n", samples, set.n, n);
         n = set.n;
     }
     if (n <= k) ddm_fatal("%d images per set are too few: precision/recall with --k %d needs at least %d", n, k, k + 1);
     if (n > test.n) ddm_fatal("--n %d: the test split has only %d images for the real-vs-real baseline", n, test.n);
-    int dim = classifier_feature_dim(cls);
-    float *ref_img = pick(&train, n, g.seed), *test_img = pick(&test, n, g.seed + 1);
-    float *f_ref = features(cls, ref_img, n), *f_set = features(cls, set.images, n), *f_test = features(cls, test_img, n);
+    int dim = ex.dim;
+    float *ref_img = dataset_draw(&train, n, g.seed), *test_img = dataset_draw(&test, n, g.seed + 1);
+    float *f_ref = features(&ex, ref_img, n, train.c, train.h, train.w, "reference, train split");
+    float *f_set = features(&ex, set.images, n, set.c, set.h, set.w, "samples");
+    float *f_test = features(&ex, test_img, n, test.c, test.h, test.w, "real test images");
     SetScores gen = score(f_ref, f_set, n, dim, "each set", kid_subsets, kid_size, k);
     SetScores real = score(f_ref, f_test, n, dim, NULL, kid_subsets, kid_size, k);
-    printf("features: %s (%d-d penultimate layer of the domain CNN), %d images per set, reference = train split\n",
-           cls_path, dim, n);
-    printf("%-22s %12s %12s %10s %10s\n", "set", "FD-CNN", "KID", "precision", "recall");
+    const char *metric = ex.inc ? "FID" : "FD-CNN", *feat_path = ex.inc ? inc_path : cls_path;
+    if (ex.inc)
+        printf("features: FID (Inception-v3, 2048-d pool features), %s flavour (%s), weights %s, %d images per set, "
+               "reference = train split\n", inception_flavour_name(flavour),
+               flavour == INCEPTION_FID ? "pytorch-fid's FID blocks" : "torchvision's blocks", inc_path, n);
+    else
+        printf("features: %s (%d-d penultimate layer of the domain CNN), %d images per set, reference = train split\n",
+               cls_path, dim, n);
+    printf("%-22s %12s %12s %10s %10s\n", "set", metric, "KID", "precision", "recall");
     printf("%-22s %12.4f %12.6f %10.4f %10.4f\n", "samples", gen.fd, gen.kid, gen.precision, gen.recall);
     printf("%-22s %12.4f %12.6f %10.4f %10.4f\n", "real test (baseline)", real.fd, real.kid, real.precision, real.recall);
     if (json[0]) {
         AtomicFile af = atomic_open(json);
-        fprintf(af.f, "{\"features\":\"%s\",\"feature_dim\":%d,\"n\":%d,\"samples\":{\"fd\":%.6f,\"kid\":%.8f,"
-                "\"kid_std\":%.8f,\"precision\":%.6f,\"recall\":%.6f},\"real_test\":{\"fd\":%.6f,\"kid\":%.8f,"
-                "\"kid_std\":%.8f,\"precision\":%.6f,\"recall\":%.6f}}\n", cls_path, dim, n, gen.fd, gen.kid,
-                gen.kid_std, gen.precision, gen.recall, real.fd, real.kid, real.kid_std, real.precision, real.recall);
+        fprintf(af.f, "{\"features\":\"%s\",\"extractor\":\"%s\",\"metric\":\"%s\",\"feature_dim\":%d,\"n\":%d,"
+                "\"samples\":{\"fd\":%.6f,\"kid\":%.8f,\"kid_std\":%.8f,\"precision\":%.6f,\"recall\":%.6f},"
+                "\"real_test\":{\"fd\":%.6f,\"kid\":%.8f,\"kid_std\":%.8f,\"precision\":%.6f,\"recall\":%.6f}}\n",
+                feat_path, ex.inc ? (flavour == INCEPTION_FID ? "inception-fid" : "inception-torchvision") : "cnn",
+                metric, dim, n, gen.fd, gen.kid, gen.kid_std, gen.precision, gen.recall, real.fd, real.kid,
+                real.kid_std, real.precision, real.recall);
         atomic_commit(&af);
     }
     free(ref_img); free(test_img); free(f_ref); free(f_set); free(f_test);
     imageset_free(&set);
     dataset_free(&train);
     dataset_free(&test);
-    classifier_free(cls);
+    classifier_free(ex.cls);
+    inception_free(ex.inc);
     return 0;
 }

@@ -34,7 +34,7 @@ double fd_of_features(const float *f1, int n1, const float *f2, int n2, int dim,
     featstats_init(&b, dim);
     featstats_add(&a, f1, n1);
     featstats_add(&b, f2, n2);
-    featstats_warn_if_singular(&b, what);
+    if (what) featstats_warn_if_singular(&b, what);
     double *mu1 = xmalloc(dim * sizeof(double)), *mu2 = xmalloc(dim * sizeof(double));
     double *c1 = xmalloc((size_t)dim * dim * sizeof(double)), *c2 = xmalloc((size_t)dim * dim * sizeof(double));
     featstats_mean_cov(&a, mu1, c1);

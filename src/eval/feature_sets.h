@@ -10,5 +10,5 @@ float *dataset_draw(const Dataset *d, int n, uint64_t seed);
 // Penultimate features of n images ([n, dim]; caller frees), in chunks so memory stays bounded.
 float *classifier_features_all(Classifier *cls, const float *imgs, int n);
 // Fréchet distance between the Gaussian fits of two feature sets ([n1, dim] and [n2, dim]); warns
-// (one line, naming `what`) when the second set has no more samples than dimensions.
+// (one line, naming `what`; NULL = no warning) when the second set has no more samples than dimensions.
 double fd_of_features(const float *f1, int n1, const float *f2, int n2, int dim, const char *what);

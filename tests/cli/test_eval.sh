@@ -52,4 +52,37 @@ expect_fail "truncated npy" "trunc.npy" $DDM eval --classifier $TMP/c.safetensor
 expect_fail "both sources" "exactly one of --samples and --ckpt" $DDM eval --classifier $TMP/c.safetensors --samples $TMP/s.npy --ckpt $TMP/run/ckpt.safetensors
 expect_fail "not a classifier" "classifier" $DDM eval --classifier $TMP/run/ckpt.safetensors --samples $TMP/s.npy
 check "eval --help" $DDM eval --help > /dev/null
+check "eval --help names both feature spaces" sh -c "$DDM eval --help | grep -q 'inception: Inception-v3 2048-d pool features (FID)'"
+# --features inception: flag errors need no weights
+expect_fail "unknown feature space" "--features 'vgg': expected cnn or inception" $DDM eval --features vgg --samples $TMP/s.npy
+expect_fail "inception without weights" "--features inception needs --inception FILE" $DDM eval --features inception --samples $TMP/s.npy
+expect_fail "unknown flavour" "--inception-flavour 'tf': expected fid or torchvision" $DDM eval --features inception --inception x --inception-flavour tf --samples $TMP/s.npy
+expect_fail "inception weights with the cnn features" "need --features inception" $DDM eval --classifier $TMP/c.safetensors --inception x --samples $TMP/s.npy
+expect_fail "classifier with the inception features" "--classifier is for --features cnn" $DDM eval --features inception --inception x --classifier $TMP/c.safetensors --samples $TMP/s.npy
+expect_fail "missing inception file" "nope.safetensors" $DDM eval --features inception --inception $TMP/nope.safetensors --samples $TMP/s.npy
+# the random Inception-v3 weights `make tests` wrote (tools/inception_convert.py --random)
+INC=build/ref/inception
+if [ -f $INC/SKIP ] || [ ! -f $INC/inception_fid.safetensors ]; then
+    echo "test_eval.sh: Inception-v3 checks SKIPPED: $(cat $INC/SKIP 2>/dev/null || echo "no $INC/inception_fid.safetensors (run make tests)")"
+else
+    $PY - "$INC/inception_fid.safetensors" "$TMP" <<'PYEOF'
+import sys
+sys.path.insert(0, 'tools')
+import st
+t, meta = st.load(sys.argv[1])
+missing = dict(t); del missing['Mixed_6c.branch7x7_2.conv.weight']
+st.save(sys.argv[2] + '/inc_missing.safetensors', missing, meta)
+bad = dict(t); bad['Mixed_7b.branch3x3_2b.bn.running_var'] = t['Mixed_7b.branch3x3_2b.bn.running_var'][:383]
+st.save(sys.argv[2] + '/inc_shape.safetensors', bad, meta)
+PYEOF
+    expect_fail "inception weights: a missing tensor" "tensor 'Mixed_6c.branch7x7_2.conv.weight' is missing" $DDM eval --features inception --inception $TMP/inc_missing.safetensors --samples $TMP/s.npy
+    expect_fail "inception weights: a misshapen tensor" "tensor 'Mixed_7b.branch3x3_2b.bn.running_var' has shape [383], expected [384]" $DDM eval --features inception --inception $TMP/inc_shape.safetensors --samples $TMP/s.npy
+    expect_fail "inception: image size mismatch" "images of 1x27x28, but the reference images are 1x28x28" $DDM eval --features inception --inception $INC/inception_fid.safetensors --samples $TMP/bad.npy
+    # end to end on 2 images per set (the features are heavy; the 2048-d Frechet distances dominate)
+    out=$($DDM eval --features inception --inception $INC/inception_fid.safetensors --samples $TMP/s.npy --n 2 --kid-subsets 2 --kid-size 2 --k 1 --json $TMP/inc.json 2>&1); rc=$?
+    check "eval --features inception runs" test $rc -eq 0
+    check "reports FID on Inception-v3 pool features, fid flavour" grep -q "FID (Inception-v3, 2048-d pool features), fid flavour" <<<"$out"
+    check "the table's column is FID" grep -qE "^set +FID +KID" <<<"$out"
+    check "JSON names the metric and the extractor" $PY -c "import json; d = json.load(open('$TMP/inc.json')); assert d['metric'] == 'FID' and d['extractor'] == 'inception-fid' and d['feature_dim'] == 2048 and d['n'] == 2 and d['samples']['fd'] > 0"
+fi
 finish
