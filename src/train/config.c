@@ -38,6 +38,7 @@ void train_config_defaults(TrainConfig *c) {
     strcpy(c->out_dir, "runs/default");
     c->log_every = 10;
     c->ckpt_every = 500;
+    strcpy(c->precision, "fp32");
 }
 
 static cJSON *model_json(const DitConfig *m) {
@@ -92,6 +93,7 @@ char *train_config_to_json(const TrainConfig *c) {
     cJSON_AddStringToObject(t, "seed", seed);
     cJSON_AddStringToObject(t, "data", c->data);
     cJSON_AddBoolToObject(t, "flip", c->flip);
+    cJSON_AddStringToObject(t, "precision", c->precision);
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return s;
@@ -165,6 +167,7 @@ int train_config_from_json(TrainConfig *c, const char *json) {
         if (get_str(t, "seed", seed, sizeof seed)) c->seed = strtoull(seed, NULL, 10);
         get_str(t, "data", c->data, sizeof c->data);
         if (get_num(t, "flip", &v)) c->flip = (int)v;
+        get_str(t, "precision", c->precision, sizeof c->precision);   // absent before the option: fp32
     }
     cJSON_Delete(root);
     return ok;

@@ -41,6 +41,9 @@ typedef struct {
     char out_dir[512];
     int log_every, ckpt_every;
     char resume[512];            // checkpoint to continue from ("" = fresh run)
+    // compute
+    char precision[8];           // fp32 | bf16: matrix multiplies in bf16 with fp32 accumulation (ops_cpu_bf16);
+                                 // weights, optimizer state and all other math stay fp32
 } TrainConfig;
 
 void train_config_defaults(TrainConfig *c);
