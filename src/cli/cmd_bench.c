@@ -202,7 +202,7 @@ int cmd_bench(int argc, char **argv) {
         {"twin", ARG_BOOL, &o.twin, 0, 0, 1, "also time the PyTorch twin (needs python3-torch)", 0},
         {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON", 0},
         {"threads", ARG_INT, &o.threads, 0, 0, 1024, "threads (0 = all cores)", 0},
-        {"precision", ARG_STR, precision, sizeof precision, 0, 0, "fp32 | bf16: ddm's matrix multiplies (bf16 needs AVX512_BF16: an error otherwise); the twin stays fp32", 0},
+        {"precision", ARG_STR, precision, sizeof precision, 0, 0, CLI_PRECISION_HELP "; the twin stays fp32", 0},
         {"gemm", ARG_BOOL, &gemm, 0, 0, 1, "instead: time each matrix multiply of a training step in fp32 (sgemm) and bf16, GFLOP/s", 0},
         {"gemm-reps", ARG_INT, &o.gemm_reps, 0, 1, 100000, "--gemm: timed calls per matrix multiply (the best counts)", 0},
         {"cpu-clock", ARG_BOOL, &o.cpu_clock, 0, 0, 1, "--gemm with --threads 1: time by the thread's CPU clock (leaves out time descheduled on a busy machine)", 0},
@@ -212,10 +212,8 @@ int cmd_bench(int argc, char **argv) {
     args_parse(&p, argc, argv);
     if (o.threads == 0) o.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cli_set_threads(o.threads);
-    const char *err;
     o.precision = precision;
-    o.ops = ops_cpu_precision(precision, &err);
-    if (!o.ops) ddm_fatal("--precision %s: %s", precision, err);
+    o.ops = cli_precision(precision);
     const char *core = getenv("OPENBLAS_CORETYPE");
     printf("ddm bench: %d threads, OPENBLAS_CORETYPE=%s, %s, precision %s\n", o.threads, core ? core : "(unset)",
            openblas_get_config(), gemm ? "fp32 and bf16" : precision);

@@ -55,7 +55,7 @@ int cmd_train(int argc, char **argv) {
         {"ckpt-every", ARG_INT, &c.ckpt_every, 0, 1, 1e9, "steps between checkpoints", 0},
         {"resume", ARG_STR, c.resume, sizeof c.resume, 0, 0, "continue from this checkpoint (its config wins)", 0},
         {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
-        {"precision", ARG_STR, c.precision, sizeof c.precision, 0, 0, "fp32 | bf16: matrix multiplies in bf16 with fp32 accumulation and fp32 master weights (needs AVX512_BF16: an error otherwise, no fallback); with --resume, given: overrides the checkpoint's", 0},
+        {"precision", ARG_STR, c.precision, sizeof c.precision, 0, 0, CLI_PRECISION_HELP "; weights, optimizer state and all other math stay fp32; recorded in the checkpoint (given with --resume: overrides it)", 0},
     };
     ArgParser p = {"train", "Train a DiT/SiT on Fashion-MNIST, optionally with Dispersive Loss.", specs,
                    sizeof specs / sizeof specs[0]};
