@@ -10,7 +10,8 @@ int gemm_bf16_supported(void);
 
 // C[M,N] = alpha * op(A)[M,K] * op(B)[K,N] + beta * C, row-major with leading dimensions, op =
 // transpose if trans != 0 (the Ops gemm contract). op(A) and op(B) are rounded to bf16 (round to nearest
-// even, as VCVTNEPS2BF16), products accumulate in fp32. beta == 0 does not read C. OpenMP-parallel over
+// even, as VCVTNEPS2BF16), products accumulate in fp32 (results below 2^-126 flush to zero, as
+// VDPBF16PS does). beta == 0 does not read C. OpenMP-parallel over
 // blocks of C (serial inside a parallel region); the summation order does not depend on the thread
 // count. DDM_BUG unless gemm_bf16_supported().
 void gemm_bf16(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda,
