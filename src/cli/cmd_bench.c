@@ -34,7 +34,12 @@ typedef struct {
     double twin_img_s, twin_peak_mb;
 } BenchResult;
 
-typedef struct { int steps, warmup, sample_steps, sample_n, threads, twin; double peak_gflops; } BenchOpts;
+typedef struct {
+    int steps, warmup, sample_steps, sample_n, threads, twin, gemm_reps, cpu_clock;
+    double peak_gflops;
+    const char *precision;
+    const Ops *ops;            // ops_cpu or ops_cpu_bf16
+} BenchOpts;
 
 static double measure_gemm_peak(void) {
     const int n = 2048;
@@ -72,7 +77,7 @@ static BenchResult run_config(const BenchConfig *bc, const BenchOpts *o) {
     BenchResult r = {0};
     const DitConfig *c = &bc->m;
     int B = bc->batch;
-    Dit *m = dit_create(c, ops_profile_wrap(&ops_cpu));
+    Dit *m = dit_create(c, ops_profile_wrap(o->ops));
     dit_init(m, 0);
     long n = (long)c->in_channels * c->height * c->width;
     float *x = xmalloc(B * n * 4), *noise = xmalloc(B * n * 4), *xt = xmalloc(B * n * 4), *target = xmalloc(B * n * 4);
@@ -161,6 +166,12 @@ static void child_peak(const void *arg, const BenchOpts *o, BenchResult *r) {
 
 static void child_config(const void *arg, const BenchOpts *o, BenchResult *r) { *r = run_config(arg, o); }
 
+static void child_gemm(const void *arg, const BenchOpts *o, BenchResult *r) {
+    const BenchConfig *bc = arg;
+    (void)r;
+    bench_gemm(bc->name, &bc->m, bc->batch, o->gemm_reps, o->threads, o->cpu_clock);
+}
+
 static void run_twin(const BenchConfig *bc, const BenchOpts *o, BenchResult *r) {
     const DitConfig *c = &bc->m;
     char cmd[1024], line[512];
@@ -178,8 +189,10 @@ static void run_twin(const BenchConfig *bc, const BenchOpts *o, BenchResult *r) 
 }
 
 int cmd_bench(int argc, char **argv) {
-    char which[32] = "all", json[512] = "";
-    BenchOpts o = {.steps = 5, .warmup = 2, .sample_steps = 50, .sample_n = 16, .threads = 0, .twin = 1};
+    char which[32] = "all", json[512] = "", precision[8] = "fp32";
+    int gemm = 0;
+    BenchOpts o = {.steps = 5, .warmup = 2, .sample_steps = 50, .sample_n = 16, .threads = 0, .twin = 1,
+                   .gemm_reps = 10};
     ArgSpec specs[] = {
         {"model", ARG_STR, which, sizeof which, 0, 0, "tiny | S/4 | B/4 | all", 0},
         {"steps", ARG_INT, &o.steps, 0, 1, 100000, "timed training steps per configuration", 0},
@@ -189,14 +202,31 @@ int cmd_bench(int argc, char **argv) {
         {"twin", ARG_BOOL, &o.twin, 0, 0, 1, "also time the PyTorch twin (needs python3-torch)", 0},
         {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON", 0},
         {"threads", ARG_INT, &o.threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+        {"precision", ARG_STR, precision, sizeof precision, 0, 0, CLI_PRECISION_HELP "; the twin stays fp32", 0},
+        {"gemm", ARG_BOOL, &gemm, 0, 0, 1, "instead: time each matrix multiply of a training step in fp32 (sgemm) and bf16, GFLOP/s", 0},
+        {"gemm-reps", ARG_INT, &o.gemm_reps, 0, 1, 100000, "--gemm: timed calls per matrix multiply (the best counts)", 0},
+        {"cpu-clock", ARG_BOOL, &o.cpu_clock, 0, 0, 1, "--gemm with --threads 1: time by the thread's CPU clock (leaves out time descheduled on a busy machine)", 0},
     };
     ArgParser p = {"bench", "Time training and sampling on fixed configurations, beside the PyTorch twin.", specs,
                    sizeof specs / sizeof specs[0]};
     args_parse(&p, argc, argv);
     if (o.threads == 0) o.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cli_set_threads(o.threads);
+    o.precision = precision;
+    o.ops = cli_precision(precision);
     const char *core = getenv("OPENBLAS_CORETYPE");
-    printf("ddm bench: %d threads, OPENBLAS_CORETYPE=%s, %s\n", o.threads, core ? core : "(unset)", openblas_get_config());
+    printf("ddm bench: %d threads, OPENBLAS_CORETYPE=%s, %s, precision %s\n", o.threads, core ? core : "(unset)",
+           openblas_get_config(), gemm ? "fp32 and bf16" : precision);
+    if (gemm) {
+        int ran = 0;
+        for (size_t i = 0; i < sizeof configs / sizeof configs[0]; i++)
+            if (!strcmp(which, "all") || !strcmp(which, configs[i].name)) {
+                in_child(child_gemm, &configs[i], &o, configs[i].name);
+                ran++;
+            }
+        if (!ran) ddm_fatal("--model '%s': expected tiny, S/4, B/4 or all", which);
+        return 0;
+    }
     o.peak_gflops = in_child(child_peak, NULL, &o, "the GEMM peak").gflops;
     printf("  sgemm 2048^3 peak: %.1f GFLOP/s (2 FLOPs per multiply-add)\n", o.peak_gflops);
     int n = sizeof configs / sizeof configs[0], ran = 0;
@@ -222,7 +252,8 @@ int cmd_bench(int argc, char **argv) {
            o.sample_steps);
     if (json[0]) {
         AtomicFile af = atomic_open(json);
-        fprintf(af.f, "{\"threads\":%d,\"gemm_peak_gflops\":%.2f,\"configs\":[", o.threads, o.peak_gflops);
+        fprintf(af.f, "{\"threads\":%d,\"precision\":\"%s\",\"gemm_peak_gflops\":%.2f,\"configs\":[", o.threads,
+                precision, o.peak_gflops);
         for (int i = 0; i < ran; i++) {
             BenchResult *r = &res[i];
             fprintf(af.f, "%s{\"name\":\"%s\",\"img_per_s\":%.3f,\"step_ms\":%.3f,\"gflops\":%.3f,\"disp_share\":%.5f,"

@@ -19,6 +19,7 @@ static void expect_shape(const NpyArray *a, const char *path, int ndim, const in
 
 int cmd_forward(int argc, char **argv) {
     char ckpt[512] = "", xp[512] = "", tp[512] = "", yp[512] = "", outp[512] = "", bout[512] = "";
+    char precision[8] = "fp32";
     int block = -1, ema = 0, threads = 0;
     ArgSpec specs[] = {
         {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "checkpoint (.safetensors)", 0},
@@ -30,15 +31,18 @@ int cmd_forward(int argc, char **argv) {
         {"block-out", ARG_STR, bout, sizeof bout, 0, 0, "where to write the block output .npy [B, T, hidden]", 0},
         {"ema", ARG_BOOL, &ema, 0, 0, 1, "use the EMA weights", 0},
         {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+        {"precision", ARG_STR, precision, sizeof precision, 0, 0, CLI_PRECISION_HELP " (not the checkpoint's: fp32 unless given)", 0},
     };
     ArgParser p = {"forward", "Run the model once on .npy inputs and write its output (float32 .npy).", specs,
                    sizeof specs / sizeof specs[0]};
     args_parse(&p, argc, argv);
     cli_set_threads(threads);
+    const Ops *ops = cli_precision(precision);
     if (!ckpt[0] || !xp[0] || !tp[0] || !outp[0]) ddm_fatal("ddm forward needs --ckpt, --x, --t and --out");
     if ((block >= 0) != (bout[0] != 0)) ddm_fatal("--block and --block-out go together");
     TrainConfig cfg;
     Dit *m = model_load(ckpt, ema, &cfg);
+    m->ops = ops;   // both CPU tables share the allocator, so the model's memory stays valid
     const DitConfig *c = &m->cfg;
     if (block >= c->depth) ddm_fatal("--block %d: the model has blocks 0 to %d", block, c->depth - 1);
     NpyArray x = npy_load_f32(xp), t = npy_load_f32(tp);

@@ -11,6 +11,7 @@
 
 int cmd_sample(int argc, char **argv) {
     char ckpt[512] = "", out[512] = "samples.png", npy[512] = "";
+    char precision[8] = "fp32";
     int n = 100, raw = 0, ncols = 10, scale = 2, threads = 0;
     GenerateOpts g;
     generate_opts_defaults(&g);
@@ -32,14 +33,17 @@ int cmd_sample(int argc, char **argv) {
         {"ncols", ARG_INT, &ncols, 0, 1, 10000, "grid columns", 0},
         {"scale", ARG_INT, &scale, 0, 1, 64, "pixel upscaling of the grid", 0},
         {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+        {"precision", ARG_STR, precision, sizeof precision, 0, 0, CLI_PRECISION_HELP " (not the checkpoint's: fp32 unless given)", 0},
     };
     ArgParser p = {"sample", "Sample images from a checkpoint into a PNG grid (and optionally .npy).", specs,
                    sizeof specs / sizeof specs[0]};
     args_parse(&p, argc, argv);
     cli_set_threads(threads);
+    const Ops *ops = cli_precision(precision);
     if (!ckpt[0]) ddm_fatal("ddm sample needs --ckpt");
     TrainConfig tc;
     Dit *m = model_load(ckpt, !raw, &tc);
+    m->ops = ops;   // both CPU tables share the allocator, so the model's memory stays valid
     const DitConfig *c = &m->cfg;
     generate_resolve(&g, m, &tc, ckpt);
     fprintf(stderr, "ddm sample: %d samples, %s, %d steps, cfg %g, %s weights\n", n, g.sampler, g.steps, g.cfg_scale,

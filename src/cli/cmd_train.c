@@ -59,6 +59,7 @@ int cmd_train(int argc, char **argv) {
         {"eval-steps", ARG_INT, &c.eval_steps, 0, 1, 100000, "--eval-every: Heun steps per sample (DDPM: ancestral steps)", 0},
         {"resume", ARG_STR, c.resume, sizeof c.resume, 0, 0, "continue from this checkpoint (its config wins)", 0},
         {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+        {"precision", ARG_STR, c.precision, sizeof c.precision, 0, 0, CLI_PRECISION_HELP "; weights, optimizer state and all other math stay fp32; recorded in the checkpoint (given with --resume: overrides it)", 0},
     };
     ArgParser p = {"train", "Train a DiT/SiT on Fashion-MNIST, optionally with Dispersive Loss.", specs,
                    sizeof specs / sizeof specs[0]};
@@ -85,6 +86,7 @@ int cmd_train(int argc, char **argv) {
         r.eval_every = c.eval_every; r.eval_n = c.eval_n; r.eval_steps = c.eval_steps;
         strcpy(r.eval_classifier, c.eval_classifier);
         strcpy(r.out_dir, c.out_dir); strcpy(r.resume, c.resume);
+        if (args_seen(&p, "precision")) strcpy(r.precision, c.precision);   // how to compute, not what
         c = r;
     }
     return train_run(&c);

@@ -12,6 +12,13 @@ void cli_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
+const Ops *cli_precision(const char *precision) {
+    const char *err;
+    const Ops *o = ops_cpu_precision(precision, &err);
+    if (!o) ddm_fatal("--precision %s: %s", precision, err);
+    return o;
+}
+
 static const struct { const char *name; int (*fn)(int, char **); const char *help; } commands[] = {
     {"train", cmd_train, "train a DiT/SiT (optionally with Dispersive Loss) and write checkpoints"},
     {"sample", cmd_sample, "draw samples from a checkpoint (SiT ODE/SDE, DDPM/DDIM) into a PNG grid / .npy"},

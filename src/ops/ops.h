@@ -78,3 +78,9 @@ typedef struct Ops {
 } Ops;
 
 extern const Ops ops_cpu;
+// The same with every matrix multiply (gemm, and attention's QK^T, PV and their gradients) in bf16 with
+// fp32 accumulation (src/ops/cpu/gemm_bf16.h); needs AVX512_BF16. Everything else is ops_cpu's.
+extern const Ops ops_cpu_bf16;
+// --precision: "fp32" -> &ops_cpu, "bf16" -> &ops_cpu_bf16. NULL with *err set (one line) for another
+// name or for bf16 on a CPU without AVX512_BF16 (no silent fallback).
+const Ops *ops_cpu_precision(const char *precision, const char **err);

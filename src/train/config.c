@@ -40,6 +40,7 @@ void train_config_defaults(TrainConfig *c) {
     c->ckpt_every = 500;
     c->eval_n = 1000;
     c->eval_steps = 25;
+    strcpy(c->precision, "fp32");
 }
 
 static cJSON *model_json(const DitConfig *m) {
@@ -94,6 +95,7 @@ char *train_config_to_json(const TrainConfig *c) {
     cJSON_AddStringToObject(t, "seed", seed);
     cJSON_AddStringToObject(t, "data", c->data);
     cJSON_AddBoolToObject(t, "flip", c->flip);
+    cJSON_AddStringToObject(t, "precision", c->precision);
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
     return s;
@@ -167,6 +169,7 @@ int train_config_from_json(TrainConfig *c, const char *json) {
         if (get_str(t, "seed", seed, sizeof seed)) c->seed = strtoull(seed, NULL, 10);
         get_str(t, "data", c->data, sizeof c->data);
         if (get_num(t, "flip", &v)) c->flip = (int)v;
+        get_str(t, "precision", c->precision, sizeof c->precision);   // absent before the option: fp32
     }
     cJSON_Delete(root);
     return ok;

@@ -19,6 +19,7 @@ typedef struct {
     TrainConfig *cfg;
     Dataset data;
     Dit *model;
+    const Ops *ops;                          // ops_cpu or ops_cpu_bf16 (--precision)
     Objective obj;
     Pca *pca;                                // ldae: the tokenizer (embedded in every checkpoint)
     OptimState opt;
@@ -169,8 +170,7 @@ static void setup_buffers(Run *r) {
 
 static void setup_model(Run *r) {
     TrainConfig *c = r->cfg;
-    const Ops *o = &ops_cpu;
-    r->model = dit_create(&c->model, o);
+    r->model = dit_create(&c->model, r->ops);
     if (c->resume[0]) {
         StFile *f = checkpoint_open(c->resume);
         checkpoint_load_tensors(f, r->model, "", r->model->params, 0);
@@ -231,6 +231,9 @@ int train_run(TrainConfig *c) {
     snprintf(r.ckpt_path, sizeof r.ckpt_path, "%s/ckpt.safetensors", c->out_dir);
     snprintf(r.log_path, sizeof r.log_path, "%s/log.jsonl", c->out_dir);
     train_objective_setup(c, &r.obj);
+    const char *err;
+    r.ops = ops_cpu_precision(c->precision, &err);
+    if (!r.ops) ddm_fatal("--precision %s: %s", c->precision, err);
     int kind = r.obj.kind;
     if (objective_uses_pca(&r.obj)) {
         // the tokenizer before the data, so that a bad file fails first; a resumed run uses the copy
@@ -271,9 +274,10 @@ int train_run(TrainConfig *c) {
     r.log = c->resume[0] ? fopen(r.log_path, "a") : fopen(r.log_path, "w");
     if (!r.log) ddm_fatal("cannot write the log '%s'", r.log_path);
     fprintf(stderr, "ddm train: %s, %d blocks x %d hidden, %d heads, patch %d, %.2fM parameters; %s; dispersive %s; "
-            "%d images; steps %lld -> %d\n", c->model.num_classes ? "class-conditional" : "unconditional",
+            "%d images; steps %lld -> %d; precision %s\n", c->model.num_classes ? "class-conditional" : "unconditional",
             c->model.depth, c->model.hidden, c->model.heads, c->model.patch,
-            dit_trainable_count(r.model) / 1e6, c->objective, c->disp_variant, r.data.n, (long long)r.step, c->steps);
+            dit_trainable_count(r.model) / 1e6, c->objective, c->disp_variant, r.data.n, (long long)r.step, c->steps,
+            c->precision);
     if (kind == OBJ_DENOISE)
         fprintf(stderr, "ddm train: denoise: noise %s, tokenizer %s, target %s, pca-output %s, loss-weight %s\n",
                 c->noise, c->tokenizer, c->target, c->pca_output, c->loss_weight);

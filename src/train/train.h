@@ -45,6 +45,9 @@ typedef struct {
     int eval_every;              // 0 = off
     int eval_n, eval_steps;
     char eval_classifier[512];
+    // compute
+    char precision[8];           // fp32 | bf16: matrix multiplies in bf16 with fp32 accumulation (ops_cpu_bf16);
+                                 // weights, optimizer state and all other math stay fp32
 } TrainConfig;
 
 void train_config_defaults(TrainConfig *c);

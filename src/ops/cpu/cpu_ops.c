@@ -1,4 +1,5 @@
-// The CPU backend: OpenBLAS for GEMM, OpenMP loops for everything else.
+// The CPU backend: OpenBLAS for GEMM, OpenMP loops for everything else; the bf16 table swaps in
+// gemm_bf16 for every matrix multiply (Linears and attention's per-head products).
 #include <cblas.h>
 #include <math.h>
 #include <stdint.h>
@@ -6,6 +7,7 @@
 #include <string.h>
 #include "common.h"
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/cpu/gemm_bf16.h"
 #include "ops/ops.h"
 
 // GELU's tanh dominated the MLP's element-wise time with libm's scalar tanhf (more than the fc1 GEMM
@@ -106,19 +108,46 @@ static void cpu_ema(float *e, const float *p, size_t n, float decay) {
     for (size_t i = 0; i < n; i++) e[i] = decay * e[i] + (1 - decay) * p[i];
 }
 
+static void attention_fwd_bf16(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
+    attention_fwd_with_f32(gemm_bf16, out, att, qkv, B, T, C, NH);
+}
+static void attention_bwd_bf16(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
+                               int B, int T, int C, int NH) {
+    attention_bwd_with_f32(gemm_bf16, dqkv, scratch, dout, qkv, att, B, T, C, NH);
+}
+
+// Everything but the matrix multiplies, shared by both tables.
+#define CPU_OPS_COMMON \
+    .alloc = cpu_alloc, .free = cpu_free, .to_device = cpu_copy, .to_host = cpu_copy, \
+    .copy = cpu_copy, .zero = cpu_zero, .add_bias = add_bias_f32, .bias_grad = bias_grad_f32, \
+    .add_broadcast = add_broadcast_f32, \
+    .ln_modulate_fwd = ln_modulate_fwd_f32, .ln_modulate_bwd = ln_modulate_bwd_f32, \
+    .gelu_fwd = gelu_fwd_f32, .gelu_bwd = gelu_bwd_f32, .silu_fwd = silu_fwd_f32, .silu_bwd = silu_bwd_f32, \
+    .gated_residual_fwd = gated_residual_fwd_f32, .gated_residual_bwd = gated_residual_bwd_f32, \
+    .patchify = patchify_f32, .patchify_bwd = patchify_bwd_f32, \
+    .unpatchify = unpatchify_f32, .unpatchify_bwd = unpatchify_bwd_f32, \
+    .embed_fwd = embed_fwd_f32, .embed_bwd = embed_bwd_f32, \
+    .axpy = cpu_axpy, .scale = cpu_scale, .sumsq = cpu_sumsq, \
+    .adamw = cpu_adamw, .ema = cpu_ema
+
 const Ops ops_cpu = {
-    .name = "cpu",
-    .alloc = cpu_alloc, .free = cpu_free, .to_device = cpu_copy, .to_host = cpu_copy,
-    .copy = cpu_copy, .zero = cpu_zero,
-    .gemm = gemm_f32, .add_bias = add_bias_f32, .bias_grad = bias_grad_f32,
-    .add_broadcast = add_broadcast_f32,
-    .ln_modulate_fwd = ln_modulate_fwd_f32, .ln_modulate_bwd = ln_modulate_bwd_f32,
-    .attention_fwd = attention_fwd_f32, .attention_bwd = attention_bwd_f32,
-    .gelu_fwd = gelu_fwd_f32, .gelu_bwd = gelu_bwd_f32, .silu_fwd = silu_fwd_f32, .silu_bwd = silu_bwd_f32,
-    .gated_residual_fwd = gated_residual_fwd_f32, .gated_residual_bwd = gated_residual_bwd_f32,
-    .patchify = patchify_f32, .patchify_bwd = patchify_bwd_f32,
-    .unpatchify = unpatchify_f32, .unpatchify_bwd = unpatchify_bwd_f32,
-    .embed_fwd = embed_fwd_f32, .embed_bwd = embed_bwd_f32,
-    .axpy = cpu_axpy, .scale = cpu_scale, .sumsq = cpu_sumsq,
-    .adamw = cpu_adamw, .ema = cpu_ema,
+    .name = "cpu", CPU_OPS_COMMON,
+    .gemm = gemm_f32, .attention_fwd = attention_fwd_f32, .attention_bwd = attention_bwd_f32,
 };
+
+const Ops ops_cpu_bf16 = {
+    .name = "cpu-bf16", CPU_OPS_COMMON,
+    .gemm = gemm_bf16, .attention_fwd = attention_fwd_bf16, .attention_bwd = attention_bwd_bf16,
+};
+
+const Ops *ops_cpu_precision(const char *precision, const char **err) {
+    *err = NULL;
+    if (!strcmp(precision, "fp32")) return &ops_cpu;
+    if (!strcmp(precision, "bf16")) {
+        if (gemm_bf16_supported()) return &ops_cpu_bf16;
+        *err = "this CPU has no AVX512_BF16 (avx512_bf16 in /proc/cpuinfo), which the bf16 matrix multiplies need";
+        return NULL;
+    }
+    *err = "expected fp32 or bf16";
+    return NULL;
+}
