@@ -77,7 +77,7 @@ st.save(sys.argv[2] + '/inc_shape.safetensors', bad, meta)
 PYEOF
     expect_fail "inception weights: a missing tensor" "tensor 'Mixed_6c.branch7x7_2.conv.weight' is missing" $DDM eval --features inception --inception $TMP/inc_missing.safetensors --samples $TMP/s.npy
     expect_fail "inception weights: a misshapen tensor" "tensor 'Mixed_7b.branch3x3_2b.bn.running_var' has shape [383], expected [384]" $DDM eval --features inception --inception $TMP/inc_shape.safetensors --samples $TMP/s.npy
-    expect_fail "inception: image size mismatch" "images of 1x27x28, but the reference images are 1x28x28" $DDM eval --features inception --inception $INC/inception_fid.safetensors --samples $TMP/bad.npy
+    expect_fail "inception: image size mismatch" "images of 1x27x28 (CxHxW), but the reference data" $DDM eval --features inception --inception $INC/inception_fid.safetensors --samples $TMP/bad.npy
     # end to end on 2 images per set (the features are heavy; the 2048-d Frechet distances dominate)
     out=$($DDM eval --features inception --inception $INC/inception_fid.safetensors --samples $TMP/s.npy --n 2 --kid-subsets 2 --kid-size 2 --k 1 --json $TMP/inc.json 2>&1); rc=$?
     check "eval --features inception runs" test $rc -eq 0
