@@ -23,15 +23,14 @@ typedef struct { double fd, kid, kid_std, precision, recall; } SetScores;
 typedef struct { Classifier *cls; Inception *inc; int dim; } Extractor;
 
 static float *features(const Extractor *ex, const float *imgs, int n, int c, int h, int w, const char *what) {
+    if (ex->cls) return classifier_features_all(ex->cls, imgs, n);
+    enum { CHUNK = 500 };
     long per = (long)c * h * w;
     float *f = xmalloc((size_t)n * ex->dim * sizeof(float));
     double t0 = now_seconds();
-    for (int s = 0; s < n; s += 500) {
-        int k = n - s < 500 ? n - s : 500;
-        if (ex->cls) classifier_features(ex->cls, imgs + s * per, k, f + (long)s * ex->dim);
-        else inception_features(ex->inc, imgs + s * per, k, c, h, w, f + (long)s * ex->dim);
-    }
-    if (ex->inc) fprintf(stderr, "ddm eval: Inception-v3 features of %d images (%s): %.1f s\n", n, what, now_seconds() - t0);
+    for (int s = 0; s < n; s += CHUNK)
+        inception_features(ex->inc, imgs + s * per, n - s < CHUNK ? n - s : CHUNK, c, h, w, f + (long)s * ex->dim);
+    fprintf(stderr, "ddm eval: Inception-v3 features of %d images (%s): %.1f s\n", n, what, now_seconds() - t0);
     return f;
 }
 
