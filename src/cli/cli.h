@@ -19,3 +19,16 @@ const Ops *cli_precision(const char *precision);
 // ddm bench --gemm: times each matrix multiply of one training step of c (batch B) with sgemm and with
 // the bf16 GEMM and prints GFLOP/s (src/cli/bench_gemm.c); cpu_clock: the thread's CPU time (1 thread).
 void bench_gemm(const char *name, const DitConfig *c, int batch, int reps, int threads, int cpu_clock);
+
+// The generation flags shared by `ddm sample` and `ddm eval --ckpt` (g: a GenerateOpts, raw: an int), so the
+// two commands accept the same sampler settings with the same ranges.
+#define CLI_GENERATE_FLAGS(g, raw)                                                                                  \
+    {"batch", ARG_INT, &(g).batch, 0, 1, 65536, "samples per model call", 0},                                      \
+    {"sampler", ARG_STR, (g).sampler, sizeof (g).sampler, 0, 0, "heun | euler | sde (SiT); ddpm | ddim (DDPM) [heun / ddpm]", 0}, \
+    {"steps", ARG_INT, &(g).steps, 0, 0, 100000, "sampling steps (0 = 50 for SiT, 250 for DDPM)", 0},             \
+    {"cfg", ARG_FLOAT, &(g).cfg_scale, 0, 0, 100, "classifier-free guidance scale (1 = off)", 0},                 \
+    {"class", ARG_INT, &(g).cls, 0, -2, 1e6, "class of every sample; -1 random; -2 cycle through the classes", 0}, \
+    {"raw", ARG_BOOL, &(raw), 0, 0, 1, "use the raw weights instead of the EMA", 0},                             \
+    {"eta", ARG_FLOAT, &(g).eta, 0, 0, 1, "DDIM eta", 0},                                                          \
+    {"clip-x0", ARG_BOOL, &(g).clip_x0, 0, 0, 1, "DDPM/DDIM: clip the predicted x0 to [-1, 1]", 0},                \
+    {"last-step", ARG_FLOAT, &(g).last_step, 0, 0, 0.5, "SDE: size of the final noise-free step", 0}

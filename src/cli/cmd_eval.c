@@ -61,12 +61,7 @@ int cmd_eval(int argc, char **argv) {
          "float [N,C,H,W] in [-1,1] or uint8 [N,H,W,C] in [0,255]; or a directory of PNGs", 0},
         {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "or generate the images from this checkpoint", 0},
         {"n", ARG_INT, &n, 0, 2, 1e7, "images per set (the reference and the real test set use as many)", 0},
-        {"sampler", ARG_STR, g.sampler, sizeof g.sampler, 0, 0, "with --ckpt: heun | euler | sde | ddpm | ddim", 0},
-        {"steps", ARG_INT, &g.steps, 0, 0, 100000, "with --ckpt: sampling steps (0 = the sampler's default)", 0},
-        {"cfg", ARG_FLOAT, &g.cfg_scale, 0, 0, 100, "with --ckpt: classifier-free guidance scale", 0},
-        {"class", ARG_INT, &g.cls, 0, -2, 1e6, "with --ckpt: class of every sample; -1 random; -2 cycle", 0},
-        {"raw", ARG_BOOL, &raw, 0, 0, 1, "with --ckpt: raw weights instead of the EMA", 0},
-        {"batch", ARG_INT, &g.batch, 0, 1, 65536, "with --ckpt: samples per model call", 0},
+        CLI_GENERATE_FLAGS(g, raw),   // used with --ckpt
         {"seed", ARG_U64, &g.seed, 0, 0, 1.8e19, "seed of the generated samples and of the reference draw", 0},
         {"data", ARG_STR, data, sizeof data, 0, 0, "Fashion-MNIST directory (reference: train split; baseline: test split)", 0},
         {"kid-subsets", ARG_INT, &kid_subsets, 0, 1, 100000, "KID: number of subsets", 0},
