@@ -216,19 +216,25 @@ static void test_shorthands(const Pca *p) {
     CHECK(objective_parse("denoise") == OBJ_DENOISE && !strcmp(objective_name(OBJ_DENOISE), "denoise"), "name denoise");
 }
 
+// Both objectives on integer levels (denoise and its shorthand ldae) draw t the same way.
 static void test_sample_t(void) {
     Objective o;
-    objective_init(&o, OBJ_DENOISE);
     Rng r;
     rng_init(&r, 1, 2);
     float t[2000];
-    objective_sample_t(&o, &r, t, 2000);
-    int ok = 1, lo = 0, hi = 0;
-    for (int i = 0; i < 2000; i++) {
-        ok &= t[i] >= 0 && t[i] <= 999 && t[i] == floorf(t[i]);
-        lo |= t[i] < 100; hi |= t[i] > 899;
+    const ObjectiveKind kinds[] = {OBJ_DENOISE, OBJ_LDAE};
+    for (int k = 0; k < 2; k++) {
+        objective_init(&o, kinds[k]);
+        objective_sample_t(&o, &r, t, 2000);
+        int ok = 1, lo = 0, hi = 0;
+        for (int i = 0; i < 2000; i++) {
+            ok &= t[i] >= 0 && t[i] <= 999 && t[i] == floorf(t[i]);
+            lo |= t[i] < 100; hi |= t[i] > 899;
+        }
+        CHECK(ok && lo && hi, "%s t: integer levels spread over 0..999", objective_name(kinds[k]));
     }
-    CHECK(ok && lo && hi, "denoise t: integer levels spread over 0..999");
+    objective_init(&o, OBJ_DENOISE);
+    int ok;
     o.single_t = 250;
     objective_sample_t(&o, &r, t, 2000);
     ok = 1;
