@@ -57,7 +57,7 @@ int cmd_train(int argc, char **argv) {
         {"eval-classifier", ARG_STR, c.eval_classifier, sizeof c.eval_classifier, 0, 0, "--eval-every: the domain classifier of `ddm classifier train`", 0},
         {"eval-n", ARG_INT, &c.eval_n, 0, 2, 1e7, "--eval-every: samples (and reference images) per evaluation", 0},
         {"eval-steps", ARG_INT, &c.eval_steps, 0, 1, 100000, "--eval-every: Heun steps per sample (DDPM: ancestral steps)", 0},
-        {"resume", ARG_STR, c.resume, sizeof c.resume, 0, 0, "continue from this checkpoint (its config wins)", 0},
+        {"resume", ARG_STR, c.resume, sizeof c.resume, 0, 0, "continue from this checkpoint (its config wins; the run's total --steps too unless given)", 0},
         {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
         {"precision", ARG_STR, c.precision, sizeof c.precision, 0, 0, CLI_PRECISION_HELP "; weights, optimizer state and all other math stay fp32; recorded in the checkpoint (given with --resume: overrides it)", 0},
     };
@@ -76,13 +76,14 @@ int cmd_train(int argc, char **argv) {
     }
     if (unconditional) c.model.num_classes = 0;
     if (c.resume[0]) {
-        // The checkpoint's config wins (bit-exact continuation); only where the run goes may change.
+        // The checkpoint's config wins (bit-exact continuation); only how long and where the run goes may change.
         StFile *f = checkpoint_open(c.resume);
         TrainConfig r;
         if (!train_config_from_json(&r, checkpoint_config(f)))
             ddm_fatal("%s: its \"config\" metadata is not a valid ddm training config", c.resume);
         st_free(f);
-        r.steps = c.steps; r.log_every = c.log_every; r.ckpt_every = c.ckpt_every;
+        if (args_seen(&p, "steps")) r.steps = c.steps;   // otherwise the run's own total (and so its lr schedule)
+        r.log_every = c.log_every; r.ckpt_every = c.ckpt_every;
         r.eval_every = c.eval_every; r.eval_n = c.eval_n; r.eval_steps = c.eval_steps;
         strcpy(r.eval_classifier, c.eval_classifier);
         strcpy(r.out_dir, c.out_dir); strcpy(r.resume, c.resume);

@@ -19,6 +19,16 @@ cp $TMP/b/ckpt.safetensors $TMP/b6.safetensors
 expect_ok "resume again" $DDM train --resume $TMP/b6.safetensors --steps 7 --out $TMP/b --log-every 1 --threads 2
 check_not "stale log lines dropped" grep -q '"step":99' $TMP/b/log.jsonl
 check "log continues at step 7" test "$(tail -1 $TMP/b/log.jsonl | cut -c1-10)" = '{"step":7,'
+# without --steps a resumed run keeps its own total: a checkpoint whose config says 8 steps continues to 8
+$PY - "$TMP/b6.safetensors" "$TMP/b8.safetensors" <<'PYEOF'
+import sys
+raw = open(sys.argv[1], "rb").read()
+old, new = b'"steps\\":6,', b'"steps\\":8,'     # inside the escaped "config" string of the header
+assert raw.count(old) == 1
+open(sys.argv[2], "wb").write(raw.replace(old, new))   # same length: offsets hold
+PYEOF
+expect_ok "resume without --steps" $DDM train --resume $TMP/b8.safetensors --out $TMP/b8 --log-every 1 --threads 2
+check "it ran to the checkpoint's total, step 8" test "$(tail -1 $TMP/b8/log.jsonl | cut -c1-10)" = '{"step":8,'
 # Ctrl-C (SIGINT) saves a checkpoint at the current step and exits 130; the run resumes from it.
 $DDM train $TINY --batch 4 --steps 100000 --ckpt-every 100000 --out $TMP/int > /dev/null 2>&1 &
 pid=$!
