@@ -1,7 +1,8 @@
 // Parity with the PyTorch twin (tools/twin.py): for each tiny configuration the twin wrote, the C model
 // must reproduce the objective's inputs, the model and block outputs, the embeddings, the diffusion and
 // Dispersive losses, every parameter gradient, the input gradient and three clipped AdamW + EMA steps
-// (the ldae case: x_t in the PCA latent of the tokenizer stored in the reference file, and the l-DAE loss).
+// (the ldae case: x_t in the PCA latent of the tokenizer stored in the reference file, and the l-DAE loss;
+// the denoise_* cases: the l-DAE trajectory's settings, set up from the case's config as `ddm train` does).
 // Usage: test_twin DIR (default build/ref), where DIR holds the twin's *.safetensors files.
 #include <cjson/cJSON.h>
 #include <string.h>
@@ -10,6 +11,7 @@
 #include "nn/dit.h"
 #include "train/checkpoint.h"
 #include "train/step.h"
+#include "train/train.h"
 #include "test.h"
 
 static const char *g_dir = "build/ref";
@@ -32,6 +34,22 @@ static int cmp(const StFile *f, const char *name, const float *got, long n, doub
 
 static double jnum(cJSON *o, const char *k) { return cJSON_GetObjectItemCaseSensitive(o, k)->valuedouble; }
 
+// The objective from the case's config, through train_objective_setup as `ddm train` (the denoise settings
+// under their checkpoint-config names; absent = unset).
+static void objective_from_config(cJSON *cfg, Objective *obj) {
+    TrainConfig tc = {.single_t = -1};
+    struct { const char *key; char *v; size_t n; } s[] = {
+        {"objective", tc.objective, sizeof tc.objective}, {"noise", tc.noise, sizeof tc.noise},
+        {"tokenizer", tc.tokenizer, sizeof tc.tokenizer}, {"target", tc.target, sizeof tc.target},
+        {"pca_output", tc.pca_output, sizeof tc.pca_output}, {"loss_weight", tc.loss_weight, sizeof tc.loss_weight}};
+    for (size_t i = 0; i < sizeof s / sizeof *s; i++) {
+        cJSON *v = cJSON_GetObjectItemCaseSensitive(cfg, s[i].key);
+        if (cJSON_IsString(v)) snprintf(s[i].v, s[i].n, "%s", v->valuestring);
+    }
+    if (cJSON_GetObjectItemCaseSensitive(cfg, "single_noise_level")) tc.single_t = (float)jnum(cfg, "single_noise_level");
+    train_objective_setup(&tc, obj);
+}
+
 static void run_case(const char *name) {
     char path[512];
     snprintf(path, sizeof path, "%s/%s.safetensors", g_dir, name);
@@ -49,9 +67,9 @@ static void run_case(const char *name) {
     int B = (int)jnum(cfg, "batch"), Cout = dit_out_channels(&c), T = dit_num_tokens(&c), H = c.hidden;
     long n = (long)c.in_channels * c.height * c.width, nout = (long)Cout * c.height * c.width;
     Objective obj;
-    objective_init(&obj, (ObjectiveKind)objective_parse(cJSON_GetObjectItem(cfg, "objective")->valuestring));
-    Pca *pca = NULL;   // ldae: the tokenizer, read back as a checkpoint embeds it (pca.* tensors and metadata)
-    if (obj.kind == OBJ_LDAE) {
+    objective_from_config(cfg, &obj);
+    Pca *pca = NULL;   // ldae, denoise pca: the tokenizer, read back as a checkpoint embeds it (pca.* tensors and metadata)
+    if (objective_uses_pca(&obj)) {
         pca = checkpoint_pca(f);
         CHECK(pca != NULL, "%s: reference file holds the PCA tokenizer", name);
         if (!pca) return;
@@ -62,6 +80,13 @@ static void run_case(const char *name) {
     int y[64] = {0};
     const StTensor *yt = st_find(f, "in.y");
     for (int b = 0; yt && b < B; b++) y[b] = (int)((const int64_t *)yt->data)[b];
+    if (obj.single_t >= 0) {   // the single noise level: what the objective draws is the case's t
+        float ts[64];
+        Rng r;
+        rng_init(&r, 1, 0);
+        objective_sample_t(&obj, &r, ts, B);
+        CHECK(t && memcmp(ts, t, (size_t)B * sizeof(float)) == 0, "%s: every sample at the single noise level", name);
+    }
     // Dispersive Loss set-up
     const char *vname = cJSON_GetObjectItem(cfg, "disp_variant")->valuestring;
     int variant = dispersive_variant_parse(vname), blocks[DISP_MAX_BLOCKS], nb = 0;
@@ -170,8 +195,10 @@ static void run_dispersive(void) {
 
 int main(int argc, char **argv) {
     if (argc > 1) g_dir = argv[1];
-    const char *cases[] = {"sit_cond", "sit_uncond_sigma", "dit_ddpm", "sit_cov", "sit_nodisp", "ldae"};
-    for (int i = 0; i < 6; i++) run_case(cases[i]);
+    const char *cases[] = {"sit_cond", "sit_uncond_sigma", "dit_ddpm", "sit_cov", "sit_nodisp", "ldae",
+                           "denoise_pixel", "denoise_pca_noise", "denoise_pca_latent", "denoise_pca_image",
+                           "denoise_ldae_single"};
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) run_case(cases[i]);
     run_dispersive();
     TEST_MAIN_END();
 }

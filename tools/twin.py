@@ -18,8 +18,9 @@ import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import st                                    # noqa: E402
-from twin_model import (DISP, DiT, ddpm_schedule, diffusion_loss,  # noqa: E402
-                        dispersive_loss, ldae_loss, make_xt_target, sincos_2d, timestep_freq)
+from twin_model import (DISP, DiT, ddpm_schedule, denoise_make, diffusion_loss,  # noqa: E402
+                        dispersive_loss, ldae_loss, ldae_make_xt, make_xt_target, pca_patches,
+                        sincos_2d, timestep_freq)
 
 ADAMW = {"lr": 1e-3, "beta1": 0.9, "beta2": 0.999, "eps": 1e-8,
          "weight_decay": 0.01, "steps": 3, "clip": 1.0}
@@ -36,6 +37,16 @@ def case(**kw):
     cfg.update(kw)
     cfg["adamw"].update(adamw)
     return cfg
+
+
+DENOISE_KEYS = ("noise", "tokenizer", "target", "pca_output", "loss_weight")
+
+
+def denoise(settings, single_noise_level=-1, **kw):
+    """A denoise case: settings = the values of DENOISE_KEYS; unconditional unless num_classes is given."""
+    kw.setdefault("num_classes", 0)
+    return case(objective="denoise", single_noise_level=single_noise_level,
+                **dict(zip(DENOISE_KEYS, settings)), **kw)
 
 
 CASES = {
@@ -58,6 +69,31 @@ CASES = {
     # D = 4, d = 2) differs from the model's (4); with Dispersive Loss on the encoder block.
     "ldae": case(patch=4, heads=2, num_classes=0, objective="ldae",
                  pca={"patch": 2, "channels": 1, "d": 2, "centered": 1, "whitened": 0}),
+    # The denoise objective (the l-DAE deconstruction trajectory, configs/ldae_traj_*.conf), one case per
+    # trajectory row below; together they take every value of noise, tokenizer, target, pca_output and
+    # loss_weight, and the single noise level.
+    # Row 1, DiT baseline: class-conditional, noise added to the pixels, predict eps, pixel MSE.
+    "denoise_pixel": denoise(["ddpm_linear", "pixel", "noise", "image", "mse"], in_channels=3, num_classes=4,
+                             disp_variant="hinge", disp_lambda=0.3),
+    # Row 6, PCA tokenizer: gamma^2 linear, noise in the PCA latent (tokenizer patch 2 x 2 x 2, D = 8,
+    # d = 3, model patch 4), predict eps, loss on the output's latent; learned sigma.
+    "denoise_pca_noise": denoise(["gamma2_linear", "pca", "noise", "latent", "mse"], patch=4, heads=2,
+                                 in_channels=2, learn_sigma=True,
+                                 pca={"patch": 2, "channels": 2, "d": 3, "centered": 1, "whitened": 0}),
+    # Row 7, predict the clean latent, loss in the latent; with a whitened, uncentred tokenizer (no config
+    # row uses one; whitening scales x_t, the target and the latent loss). Tokenizer patch 4 (D = 16, d = 4).
+    "denoise_pca_latent": denoise(["gamma2_linear", "pca", "latent", "latent", "mse"], input_size=[8, 4],
+                                  pca={"patch": 4, "channels": 1, "d": 4, "centered": 0, "whitened": 1}),
+    # Row 10, image output via inverse PCA: sigma linear, predict the clean latent as an image, pixel
+    # MSE against the PCA reconstruction; tokenizer patch = model patch = 4, d = 4 (as the configs).
+    "denoise_pca_image": denoise(["sigma_linear", "pca", "latent", "image", "mse"], patch=4, heads=2,
+                                 disp_variant="infonce_cos", disp_lambda=0.25, disp_tau=1.0,
+                                 pca={"patch": 4, "channels": 1, "d": 4, "centered": 1, "whitened": 0}),
+    # The single-noise-level ablation of row 11 (l-DAE: predict the original image, l-DAE weighting),
+    # every sample at t = 500; no Dispersive Loss.
+    "denoise_ldae_single": denoise(["sigma_linear", "pca", "image", "image", "ldae"], single_noise_level=500,
+                                   patch=4, heads=2, disp_variant="none", disp_lambda=0.0,
+                                   pca={"patch": 2, "channels": 1, "d": 2, "centered": 1, "whitened": 0}),
 }
 
 
@@ -82,9 +118,11 @@ def make_inputs(cfg, gen):
     B, C, (Hh, Ww) = cfg["batch"], cfg["in_channels"], cfg["input_size"]
     x = torch.rand(B, C, Hh, Ww, generator=gen) * 2 - 1
     noise = torch.randn(B, C, Hh, Ww, generator=gen)
-    if cfg["objective"] in ("ddpm", "ldae"):     # integer levels 0..999
+    if cfg["objective"] in ("ddpm", "ldae", "denoise"):     # integer levels 0..999
         t = torch.randint(0, 1000, (B,), generator=gen).float()
         t[0], t[1] = 999.0, 0.0                  # both ends of the schedule
+        if cfg.get("single_noise_level", -1) >= 0:
+            t[:] = cfg["single_noise_level"]
     else:
         t = torch.rand(B, generator=gen) * 0.98 + 0.01
     y = None
@@ -95,8 +133,8 @@ def make_inputs(cfg, gen):
 
 
 def make_pca(cfg, gen):
-    """A random tokenizer for the ldae case: orthonormal basis (QR of a Gaussian, float32 values),
-    a random mean, descending eigenvalues."""
+    """A random tokenizer for the ldae and denoise cases: orthonormal basis (QR of a Gaussian, float32
+    values), a random mean, descending eigenvalues."""
     pc = cfg["pca"]
     D = pc["patch"] ** 2 * pc["channels"]
     q, _ = torch.linalg.qr(torch.randn(D, D, generator=gen, dtype=torch.float64))
@@ -107,12 +145,20 @@ def make_pca(cfg, gen):
     return pca
 
 
-def total_loss(model, cfg, xt, t, y, target, trace, pca=None):
-    out = model(xt, t, y, trace=trace)
+def make_objective(cfg, x, noise, t, pca=None):
+    """(x_t, the model's time input, the target image, loss(out))."""
+    if cfg["objective"] == "denoise":
+        xt, target, loss = denoise_make(cfg, x, noise, t, pca)
+        return xt, t, target, loss
+    xt, tm, target = make_xt_target(cfg["objective"], x, noise, t, pca)
     if cfg["objective"] == "ldae":
-        diff = ldae_loss(out, target, t, pca)
-    else:
-        diff = diffusion_loss(out, target)
+        return xt, tm, target, lambda out: ldae_loss(out, target, t, pca)
+    return xt, tm, target, lambda out: diffusion_loss(out, target)
+
+
+def total_loss(model, cfg, xt, t, y, loss_fn, trace):
+    out = model(xt, t, y, trace=trace)
+    diff = loss_fn(out)
     zs = [trace[f"block.{k}"] for k in cfg["disp_blocks"]]
     disp = dispersive_loss(cfg["disp_variant"], zs, cfg["disp_tau"], cfg["disp_eps"])
     return out, diff, disp, diff + cfg["disp_lambda"] * disp
@@ -124,10 +170,10 @@ def f32(t):
 
 def forward_backward_record(model, cfg, x, noise, t, y, rec, pca=None):
     """One forward/backward at the initial weights; records activations and grads."""
-    xt, tm, target = make_xt_target(cfg["objective"], x, noise, t, pca)
+    xt, tm, target, loss_fn = make_objective(cfg, x, noise, t, pca)
     xt = xt.detach().requires_grad_(True)
     trace = {}
-    out, diff, disp, loss = total_loss(model, cfg, xt, tm, y, target, trace, pca)
+    out, diff, disp, loss = total_loss(model, cfg, xt, tm, y, loss_fn, trace)
     # d disp / d x_t alone (no lambda): checks the dispersive backward path through
     # the network at full scale, however small lambda * disp is next to diff.
     if cfg["disp_variant"] != "none":
@@ -143,10 +189,10 @@ def forward_backward_record(model, cfg, x, noise, t, y, rec, pca=None):
         if p.requires_grad:
             rec[f"grad.{name}"] = f32(p.grad)
     rec["grad.in.xt"] = f32(xt.grad)
-    return xt.detach(), tm, target
+    return xt.detach(), tm, loss_fn
 
 
-def train_record(model, cfg, xt, tm, y, target, rec, pca=None):
+def train_record(model, cfg, xt, tm, y, loss_fn, rec):
     """`steps` AdamW steps on the same batch, with clipping and an EMA."""
     a = cfg["adamw"]
     named = [(n, p) for n, p in model.named_parameters() if p.requires_grad]
@@ -157,7 +203,7 @@ def train_record(model, cfg, xt, tm, y, target, rec, pca=None):
     losses, norms = [], []
     for _ in range(a["steps"]):
         opt.zero_grad()
-        _, _, _, loss = total_loss(model, cfg, xt, tm, y, target, {}, pca)
+        _, _, _, loss = total_loss(model, cfg, xt, tm, y, loss_fn, {})
         loss.backward()
         norms.append(float(torch.nn.utils.clip_grad_norm_(params, a["clip"])))
         losses.append(float(loss))
@@ -183,14 +229,14 @@ def write_model_case(name, cfg, out_dir, seed):
         rec["in.y"] = y.numpy().astype(np.int64)
     meta = {"config": json.dumps(cfg)}
     pca = None
-    if cfg["objective"] == "ldae":               # the tokenizer as an l-DAE checkpoint embeds it
+    if "pca" in cfg:                             # the tokenizer as an l-DAE checkpoint embeds it
         pca = make_pca(cfg, gen)
         rec["pca.mean"], rec["pca.basis"] = pca["mean"], pca["basis"]
         rec["pca.eigenvalues"] = pca["eigenvalues"]
         for k in ("patch", "channels", "d", "centered", "whitened"):
             meta[f"pca.{k}"] = str(pca[k])
-    xt, tm, target = forward_backward_record(model, cfg, x, noise, t, y, rec, pca)
-    norms = train_record(model, cfg, xt, tm, y, target, rec, pca)
+    xt, tm, loss_fn = forward_backward_record(model, cfg, x, noise, t, y, rec, pca)
+    norms = train_record(model, cfg, xt, tm, y, loss_fn, rec)
     st.save(os.path.join(out_dir, f"{name}.safetensors"), rec, meta)
     clipped = any(n > cfg["adamw"]["clip"] for n in norms)
     print(f"{name:18s} diff {rec['loss.diff'][0]:.5f} disp {rec['loss.disp'][0]:+.5f} "
@@ -264,7 +310,57 @@ def selftest():
           f"{'ok' if good else 'FAIL'}")
     ok &= good
     ok &= check_param_counts()
+    ok &= check_denoise()
     print("selftest", "PASSED" if ok else "FAILED")
+    return ok
+
+
+def check_denoise():
+    """The denoise twin against the other twins and its own definitions: its shorthand rows equal the
+    ddpm and ldae objectives; the latent-output loss equals sum (V (out - target) / s)^2 / (T d) (the
+    residual in the latent, docs/conventions.md); a full-rank tokenizer (d = D) at t = 0 gives x_t = x."""
+    ok = True
+    gen = torch.Generator().manual_seed(11)
+    B, C, H, W = 4, 2, 4, 8
+    x = torch.rand(B, C, H, W, generator=gen) * 2 - 1
+    noise = torch.randn(B, C, H, W, generator=gen)
+    out = torch.randn(B, C, H, W, generator=gen)
+    t = torch.tensor([999.0, 0.0, 17.0, 500.0])
+
+    def cfg(*v):
+        return dict(zip(DENOISE_KEYS, v))
+
+    def pca(d, centered, whitened):
+        return make_pca({"pca": {"patch": 2, "channels": C, "d": d, "centered": centered,
+                                 "whitened": whitened}}, gen)
+
+    def same(name, a, b, tol=1e-6):
+        good = float((a - b).abs().max()) <= tol * (1 + float(b.abs().max()))
+        print(f"denoise {name:48s}: {'ok' if good else 'FAIL'}")
+        return good
+
+    xt, tg, loss = denoise_make(cfg("ddpm_linear", "pixel", "noise", "image", "mse"), x, noise, t)
+    xr, _, tr = make_xt_target("ddpm", x, noise, t)
+    ok &= same("ddpm_linear pixel noise = ddpm (x_t)", xt, xr) & same("= ddpm (target)", tg, tr)
+    ok &= same("= ddpm (loss)", loss(out), diffusion_loss(out, tr))
+    p = pca(3, 1, 0)
+    xt, tg, loss = denoise_make(cfg("sigma_linear", "pca", "image", "image", "ldae"), x, noise, t, p)
+    ok &= same("sigma_linear pca image image ldae = ldae (x_t)", xt, ldae_make_xt(x, noise, t, p))
+    ok &= same("= ldae (loss)", loss(out), ldae_loss(out, x, t, p))
+    for kind in ("noise", "latent"):
+        for centered, whitened in ((1, 0), (0, 1), (1, 1)):
+            p = pca(3, centered, whitened)
+            _, tg, loss = denoise_make(cfg("gamma2_linear", "pca", kind, "latent", "mse"), x, noise, t, p)
+            V = torch.as_tensor(p["basis"][:3], dtype=torch.float64)
+            sc = torch.as_tensor(p["eigenvalues"][:3]).sqrt() if whitened else torch.ones(3).double()
+            r = pca_patches((out - tg).double(), 2) @ V.t() / sc
+            ok &= same(f"latent output, {kind} target, c{centered} w{whitened}", loss(out).double(),
+                       (r ** 2).sum((1, 2)).mean() / (r.shape[1] * 3), 1e-5)
+    p = pca(C * 4, 1, 0)
+    for noise_kind in ("gamma2_linear", "sigma_linear"):     # (ddpm_linear's t = 0 has sigma 0.01)
+        xt, tg, _ = denoise_make(cfg(noise_kind, "pca", "latent", "image", "mse"), x, noise,
+                                 torch.zeros(B), p)
+        ok &= same(f"{noise_kind} t = 0, d = D: x_t = x", xt, x) & same("  target latent = x", tg, x)
     return ok
 
 

@@ -273,6 +273,107 @@ def ldae_loss(out, x0, t, pca):
 
 
 # ----------------------------------------------------------------------------
+# The l-DAE deconstruction trajectory (SPEC section 1.2) as one objective, "denoise", with five settings
+# (cfg keys as in ddm's checkpoint config): noise, tokenizer, target, pca_output, loss_weight. Written from
+# SPEC 1.2 and docs/conventions.md, in float64: t = an integer noise level 0..999 (the model's time input),
+# z_t = gamma_t z0 + sigma_t eps with z0 the clean image (pixel tokenizer) or its PCA latent (pca).
+
+def denoise_gamma_sigma(noise, t):
+    """float64 gamma_t, sigma_t [B] of a noise schedule at the integer levels t [B]."""
+    t = t.double()
+    if noise == "ddpm_linear":                  # DiT's betas linear 1e-4..0.02: gamma^2 = alpha-bar_t
+        abar = torch.cumprod(1 - torch.linspace(1e-4, 0.02, 1000, dtype=torch.float64), 0)[t.long()]
+        return abar.sqrt(), (1 - abar).sqrt()
+    if noise == "gamma2_linear":                # gamma^2 linear from 1 to 0, variance preserving
+        return (1 - t / 999).sqrt(), (t / 999).sqrt()
+    if noise == "sigma_linear":                 # no input scaling; sigma linear from 0 to sqrt 2
+        return torch.ones_like(t), math.sqrt(2) * t / 999
+    raise ValueError(f"unknown noise schedule {noise}")
+
+
+class PatchPCA:
+    """The patch-wise PCA tokenizer as float64 maps on [B,C,H,W] images. With V the top d rows of the
+    basis, m the mean if centred (else 0) and s = sqrt(eigenvalue) if whitened (else 1), per patch:
+    encode z = V (x - m) / s, decode x = V^T (s z) + m; its linear part (the map of a difference of
+    images, e.g. of noise) drops m: lin_encode x = V x / s, lin_decode z = V^T (s z)."""
+
+    def __init__(self, pca, shape):
+        self.p, self.d, self.shape = pca["patch"], pca["d"], shape
+        self.V_full = torch.as_tensor(np.asarray(pca["basis"]), dtype=torch.float64)
+        self.V = self.V_full[:self.d]
+        self.m = torch.as_tensor(np.asarray(pca["mean"]), dtype=torch.float64) * float(pca["centered"])
+        ev = torch.as_tensor(np.asarray(pca["eigenvalues"][:self.d]), dtype=torch.float64)
+        self.s = ev.sqrt() if pca["whitened"] else torch.ones(self.d, dtype=torch.float64)
+
+    def patches(self, img):                     # [B,C,H,W] -> [B,T,D] float64
+        return pca_patches(img.double(), self.p)
+
+    def image(self, P):                         # [B,T,D] -> [B,C,H,W]
+        return pca_unpatches(P, self.p, *self.shape)
+
+    def lin_encode(self, img):
+        return self.patches(img) @ self.V.t() / self.s
+
+    def encode(self, img):
+        return (self.patches(img) - self.m) @ self.V.t() / self.s
+
+    def lin_decode(self, z):
+        return self.image((z * self.s) @ self.V)
+
+    def decode(self, z):
+        return self.image((z * self.s) @ self.V + self.m)
+
+
+def denoise_make(cfg, x, noise, t, pca=None):
+    """The denoise objective on a batch: (x_t, target image, loss), x_t and the target cast to x's
+    dtype, loss(out) the batch mean of the per-sample losses (computed in float64, returned in out's
+    dtype; the learned-sigma channels of out are ignored).
+      pixel: x_t = gamma x + sigma eps; target eps (noise) or x (image).
+      pca:   z0 = encode(x), eps = the first T*d values of the sample's noise as [T, d],
+             x_t = decode(gamma z0 + sigma eps); the target image is lin_decode(eps) (noise),
+             decode(z0) (latent, the PCA reconstruction of x) or x (image).
+    Loss: pca_output image, mse: the pixel MSE; loss_weight ldae: lambda_t sum_i w_i r_i^2 / (T D) with
+    r = V_full (target - out) per patch, w_i = 1 (i < d) / 0.1, lambda_t = 1/(1 + sigma_t^2);
+    pca_output latent: the output read back into the latent by the inverse of the map that made the
+    target image (lin_encode for noise, encode for latent), sum (zhat - z_target)^2 / (T d)."""
+    B, C, H, W = x.shape
+    g, s = denoise_gamma_sigma(cfg["noise"], t)
+    kind, output, weight = cfg["target"], cfg["pca_output"], cfg["loss_weight"]
+    x64 = x.double()
+    if cfg["tokenizer"] == "pixel":
+        assert kind in ("noise", "image") and output == "image" and weight == "mse"
+        eps = noise.double()
+        xt = g.reshape(B, 1, 1, 1) * x64 + s.reshape(B, 1, 1, 1) * eps
+        target = eps if kind == "noise" else x64
+    else:
+        tok = PatchPCA(pca, (C, H, W))
+        z0 = tok.encode(x64)
+        T, d = z0.shape[1], z0.shape[2]
+        eps = noise.double().reshape(B, -1)[:, :T * d].reshape(B, T, d)
+        xt = tok.decode(g.reshape(B, 1, 1) * z0 + s.reshape(B, 1, 1) * eps)
+        target = {"noise": lambda: tok.lin_decode(eps), "latent": lambda: tok.decode(z0),
+                  "image": lambda: x64}[kind]()
+        if output == "latent":
+            assert kind != "image" and weight == "mse"
+            read, z_target = (tok.lin_encode, eps) if kind == "noise" else (tok.encode, z0)
+
+    def loss(out):
+        o = out[:, :C].double()
+        if cfg["tokenizer"] == "pca" and output == "latent":
+            per = ((read(o) - z_target) ** 2).sum((1, 2)) / (T * d)
+        elif weight == "ldae":
+            r = tok.patches(target - o) @ tok.V_full.t()
+            w = torch.full((r.shape[2],), LDAE_TAIL_WEIGHT, dtype=torch.float64)
+            w[:d] = 1.0
+            per = (r ** 2 * w).sum((1, 2)) / (r.shape[1] * r.shape[2]) / (1 + s ** 2)
+        else:
+            per = ((o - target) ** 2).flatten(1).mean(1)
+        return per.mean().to(out.dtype)
+
+    return xt.to(x.dtype), target.to(x.dtype), loss
+
+
+# ----------------------------------------------------------------------------
 # Dispersive Loss variants on z [B,D] (one row per sample).
 
 def _sq_dists(z):
