@@ -41,16 +41,51 @@ static void take_first(Dataset *d, int n, const char *split) {
     if (n > 0 && n < d->n) d->n = n;
 }
 
-// "last", "encoder" (the last encoder block: encoder_depth - 1) or a 0-based index of an existing block.
+// "last", "encoder" (the last encoder block: encoder_depth - 1) or a 0-based index of an existing block;
+// "all" gives -1 (every block, see block_list).
 static int resolve_block(const Dit *m, const char *s, int encoder_depth) {
     int depth = m->cfg.depth;
+    if (!strcmp(s, "all")) return -1;
     if (!strcmp(s, "last")) return depth - 1;
     if (!strcmp(s, "encoder")) return encoder_depth - 1;
     char *end;
     long b = strtol(s, &end, 10);
-    if (end == s || *end) ddm_fatal("--block '%s': expected a block index, 'encoder' or 'last'", s);
+    if (end == s || *end) ddm_fatal("--block '%s': expected a block index, 'encoder', 'last' or 'all'", s);
     if (b < 0 || b >= depth) ddm_fatal("--block %s: the model has blocks 0 to %d", s, depth - 1);
     return (int)b;
+}
+
+typedef struct {
+    float linear, knn;     // top-1 on the test set, fractions
+    ProbeStats stats;      // the linear probe's training loss and accuracy
+    double t_linear, t_knn;
+} ProbeResult;
+
+// The linear probe and the k-NN on one feature set, each printed on its own line as it finishes.
+static ProbeResult run_probes(const float *ftr, const float *fte, const Dataset *tr, const Dataset *te, int dim,
+                              int classes, const ProbeOpts *po, int knn_k, float knn_temp) {
+    ProbeResult r;
+    double t1 = now_seconds();
+    r.linear = linear_probe(ftr, tr->labels, tr->n, fte, te->labels, te->n, dim, classes, po, &r.stats);
+    r.t_linear = now_seconds() - t1;
+    printf("linear probe top-1: %.2f%%  (train %.2f%%, last-epoch loss %.4f; %d epochs, lr %g, batch %d; %.2f s)\n",
+           100 * r.linear, 100 * r.stats.train_acc, r.stats.train_loss, po->epochs, po->lr, po->batch, r.t_linear);
+    fflush(stdout);
+    double t2 = now_seconds();
+    r.knn = knn_accuracy(ftr, tr->labels, tr->n, fte, te->labels, te->n, dim, classes, knn_k, knn_temp);
+    r.t_knn = now_seconds() - t2;
+    printf("k-NN top-1: %.2f%%  (k = %d, weights exp(cos / %g); %.2f s)\n", 100 * r.knn, knn_k, knn_temp, r.t_knn);
+    fflush(stdout);
+    return r;
+}
+
+static void add_result(cJSON *o, const ProbeResult *r) {
+    cJSON_AddNumberToObject(o, "linear_top1", 100.0 * r->linear);
+    cJSON_AddNumberToObject(o, "linear_train_top1", 100.0 * r->stats.train_acc);
+    cJSON_AddNumberToObject(o, "linear_train_loss", r->stats.train_loss);
+    cJSON_AddNumberToObject(o, "knn_top1", 100.0 * r->knn);
+    cJSON_AddNumberToObject(o, "seconds_linear", r->t_linear);
+    cJSON_AddNumberToObject(o, "seconds_knn", r->t_knn);
 }
 
 int cmd_probe(int argc, char **argv) {
@@ -63,7 +98,7 @@ int cmd_probe(int argc, char **argv) {
     probe_opts_defaults(&po);
     ArgSpec specs[] = {
         {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "checkpoint of ddm train (.safetensors)", 0},
-        {"block", ARG_STR, block_s, sizeof block_s, 0, 0, "block whose output is the feature: 0-based index, 'last' or 'encoder' (block encoder-depth - 1 of the checkpoint's config; depth/2 - 1 by default)", 0},
+        {"block", ARG_STR, block_s, sizeof block_s, 0, 0, "block whose output is the feature: 0-based index, 'last', 'encoder' (block encoder-depth - 1 of the checkpoint's config; depth/2 - 1 by default) or 'all' (every block from one forward pass, one result per block)", 0},
         {"t", ARG_FLOAT, &t, 0, -1, 1000, "input noise level (-1 = by objective: ddpm and ldae 10 of 1000, SiT 0.99 with data at t = 1)", 0},
         {"ema", ARG_BOOL, &ema, 0, 0, 1, "use the EMA weights", 0},
         {"baseline", ARG_STR, baseline, sizeof baseline, 0, 0, "none (the checkpoint), pixels, pca (--pca) or random (dit_init with --seed)", 0},
@@ -150,41 +185,45 @@ int cmd_probe(int argc, char **argv) {
         if (te_err) ddm_fatal("--t %g: %s", t, te_err);
     }
     if (m && base == B_RANDOM) dit_init(m, po.seed);
+    if (m && !ckpt[0]) objective_init(&obj, (ObjectiveKind)objective_parse(objective));   // the random network's
 
-    float *ftr, *fte;
-    int dim;
+    // One feature set per probed block (a baseline: one set, nb = 1, blocks[0] = -1).
+    int nb = 1, dim;
+    int *blocks = xmalloc(sizeof(int) * (m ? m->cfg.depth : 1));
+    blocks[0] = block;
+    if (m && block < 0)
+        for (nb = 0; nb < m->cfg.depth; nb++) blocks[nb] = nb;
+    float **ftr = xmalloc(sizeof(float *) * nb), **fte = xmalloc(sizeof(float *) * nb);
     if (m) {
         const DitConfig *c = &m->cfg;
         if (tr.c != c->in_channels || tr.h != c->height || tr.w != c->width)
             ddm_fatal("%s takes %dx%dx%d images (channels x height x width), the data are %dx%dx%d",
                       ckpt[0] ? ckpt : "the random network", c->in_channels, c->height, c->width, tr.c, tr.h, tr.w);
         dim = c->hidden;
-        if (ckpt[0]) {
-            if (model_pca) objective_set_pca(&obj, model_pca, tr.c, tr.h, tr.w, "the model's PCA tokenizer");
-            ftr = probe_features_objective(m, &obj, &tr, block, t, feature_batch, po.seed);
-            fte = probe_features_objective(m, &obj, &te, block, t, feature_batch, po.seed ^ 0x9E3779B97F4A7C15ull);
-        } else {
-            ftr = probe_features(m, objective, model_pca, &tr, block, t, feature_batch, po.seed);
-            fte = probe_features(m, objective, model_pca, &te, block, t, feature_batch, po.seed ^ 0x9E3779B97F4A7C15ull);
-        }
+        if (model_pca) objective_set_pca(&obj, model_pca, tr.c, tr.h, tr.w, "the model's PCA tokenizer");
+        probe_features_blocks(m, &obj, &tr, blocks, nb, t, feature_batch, po.seed, ftr);
+        probe_features_blocks(m, &obj, &te, blocks, nb, t, feature_batch, po.seed ^ 0x9E3779B97F4A7C15ull, fte);
+        char which[32];
+        if (nb > 1) snprintf(which, sizeof which, "blocks 0..%d", c->depth - 1);
+        else snprintf(which, sizeof which, "block %d", block);
         if (base == B_RANDOM)
-            snprintf(source, sizeof source, "randomly initialised %s network (depth %d, hidden %d, seed %llu), block %d, t = %g",
-                     objective, c->depth, c->hidden, (unsigned long long)po.seed, block, t);
+            snprintf(source, sizeof source, "randomly initialised %s network (depth %d, hidden %d, seed %llu), %s, t = %g",
+                     objective, c->depth, c->hidden, (unsigned long long)po.seed, which, t);
         else
-            snprintf(source, sizeof source, "%s (%s weights, %s), block %d of 0..%d, t = %g", ckpt, ema ? "EMA" : "raw",
-                     objective, block, c->depth - 1, t);
+            snprintf(source, sizeof source, "%s (%s weights, %s), %s of 0..%d, t = %g", ckpt, ema ? "EMA" : "raw",
+                     objective, which, c->depth - 1, t);
         dit_free(m);
         pca_free(model_pca);
     } else if (pca) {
         pca_check_images(pca, tr.c, tr.h, tr.w, pca_path);
-        ftr = probe_features_pca(pca, &tr);
-        fte = probe_features_pca(pca, &te);
+        ftr[0] = probe_features_pca(pca, &tr);
+        fte[0] = probe_features_pca(pca, &te);
         dim = (tr.h / pca->patch) * (tr.w / pca->patch) * pca->d;
         snprintf(source, sizeof source, "PCA coefficients of %s (patch %d, d = %d)", pca_path, pca->patch, pca->d);
         pca_free(pca);
     } else {
-        ftr = probe_features_pixels(&tr);
-        fte = probe_features_pixels(&te);
+        ftr[0] = probe_features_pixels(&tr);
+        fte[0] = probe_features_pixels(&te);
         dim = tr.c * tr.h * tr.w;
         snprintf(source, sizeof source, "raw pixels");
     }
@@ -193,27 +232,30 @@ int cmd_probe(int argc, char **argv) {
     printf("features dimension %d, %d train / %d test images, %d classes (%.2f s)\n", dim, tr.n, te.n, classes, t_feat);
     fflush(stdout);
 
-    double t1 = now_seconds();
-    ProbeStats st;
-    float lin = linear_probe(ftr, tr.labels, tr.n, fte, te.labels, te.n, dim, classes, &po, &st);
-    double t_lin = now_seconds() - t1;
-    printf("linear probe top-1: %.2f%%  (train %.2f%%, last-epoch loss %.4f; %d epochs, lr %g, batch %d; %.2f s)\n",
-           100 * lin, 100 * st.train_acc, st.train_loss, po.epochs, po.lr, po.batch, t_lin);
-    fflush(stdout);
-    double t2 = now_seconds();
-    float knn = knn_accuracy(ftr, tr.labels, tr.n, fte, te.labels, te.n, dim, classes, knn_k, knn_temp);
-    double t_knn = now_seconds() - t2;
-    printf("k-NN top-1: %.2f%%  (k = %d, weights exp(cos / %g); %.2f s)\n", 100 * knn, knn_k, knn_temp, t_knn);
+    cJSON *o = cJSON_CreateObject(), *per_block = nb > 1 ? cJSON_AddArrayToObject(o, "blocks") : NULL;
+    for (int i = 0; i < nb; i++) {
+        if (nb > 1) printf("block %d:\n", blocks[i]);
+        ProbeResult r = run_probes(ftr[i], fte[i], &tr, &te, dim, classes, &po, knn_k, knn_temp);
+        if (nb > 1) {
+            cJSON *e = cJSON_CreateObject();
+            cJSON_AddNumberToObject(e, "block", blocks[i]);
+            add_result(e, &r);
+            cJSON_AddItemToArray(per_block, e);
+        } else {
+            add_result(o, &r);
+        }
+        free(ftr[i]);
+        free(fte[i]);
+    }
     double total = now_seconds() - t0;
     printf("time: %.2f s\n", total);
 
     if (json[0]) {
-        cJSON *o = cJSON_CreateObject();
         cJSON_AddStringToObject(o, "baseline", baseline);
         if (ckpt[0]) cJSON_AddStringToObject(o, "ckpt", ckpt);
         if (pca_path[0]) cJSON_AddStringToObject(o, "pca", pca_path);
-        if (block >= 0) {
-            cJSON_AddNumberToObject(o, "block", block);
+        if (nb == 1 && block >= 0) cJSON_AddNumberToObject(o, "block", block);
+        if (block >= 0 || nb > 1) {
             cJSON_AddNumberToObject(o, "t", t);
             cJSON_AddStringToObject(o, "objective", objective);
             cJSON_AddBoolToObject(o, "ema", base == B_NONE && ema);
@@ -222,10 +264,6 @@ int cmd_probe(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "n_train", tr.n);
         cJSON_AddNumberToObject(o, "n_test", te.n);
         cJSON_AddNumberToObject(o, "classes", classes);
-        cJSON_AddNumberToObject(o, "linear_top1", 100.0 * lin);
-        cJSON_AddNumberToObject(o, "linear_train_top1", 100.0 * st.train_acc);
-        cJSON_AddNumberToObject(o, "linear_train_loss", st.train_loss);
-        cJSON_AddNumberToObject(o, "knn_top1", 100.0 * knn);
         cJSON_AddNumberToObject(o, "knn_k", knn_k);
         cJSON_AddNumberToObject(o, "knn_t", knn_temp);
         cJSON_AddNumberToObject(o, "epochs", po.epochs);
@@ -235,18 +273,17 @@ int cmd_probe(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "wd", po.weight_decay);
         cJSON_AddNumberToObject(o, "seed", (double)po.seed);
         cJSON_AddNumberToObject(o, "seconds_features", t_feat);
-        cJSON_AddNumberToObject(o, "seconds_linear", t_lin);
-        cJSON_AddNumberToObject(o, "seconds_knn", t_knn);
         cJSON_AddNumberToObject(o, "seconds", total);
-        char *s = cJSON_Print(o);
+        char *js = cJSON_Print(o);
         AtomicFile af = atomic_open(json);
-        fputs(s, af.f);
+        fputs(js, af.f);
         fputc('\n', af.f);
         atomic_commit(&af);
-        free(s);
-        cJSON_Delete(o);
+        free(js);
         printf("wrote %s\n", json);
     }
+    cJSON_Delete(o);
+    free(blocks);
     free(ftr);
     free(fte);
     dataset_free(&tr);

@@ -36,11 +36,19 @@ float *probe_features(Dit *m, const char *objective, const Pca *pca, const Datas
 
 float *probe_features_objective(Dit *m, const Objective *objp, const Dataset *d, int block, float t, int batch,
                                 uint64_t seed) {
+    float *feat;
+    probe_features_blocks(m, objp, d, &block, 1, t, batch, seed, &feat);
+    return feat;
+}
+
+void probe_features_blocks(Dit *m, const Objective *objp, const Dataset *d, const int *blocks, int nblocks, float t,
+                           int batch, uint64_t seed, float **feats) {
     const DitConfig *c = &m->cfg;
     if (d->c != c->in_channels || d->h != c->height || d->w != c->width)
         ddm_fatal("the model takes %dx%dx%d images (channels x height x width), the data are %dx%dx%d", c->in_channels,
                   c->height, c->width, d->c, d->h, d->w);
-    if (block < 0 || block >= c->depth) ddm_fatal("--block %d: the model has blocks 0 to %d", block, c->depth - 1);
+    for (int i = 0; i < nblocks; i++)
+        if (blocks[i] < 0 || blocks[i] >= c->depth) ddm_fatal("--block %d: the model has blocks 0 to %d", blocks[i], c->depth - 1);
     const char *te = objective_t_error(objp->kind, t);
     if (te) ddm_fatal("--t %g: %s", t, te);
     if (batch < 1) DDM_BUG("batch %d", batch);
@@ -62,7 +70,7 @@ float *probe_features_objective(Dit *m, const Objective *objp, const Dataset *d,
     }
     for (int b = 0; b < B; b++) tt[b] = t;
     float *dx = o->alloc((size_t)B * n), *dout = o->alloc((size_t)B * Cout * c->height * c->width);
-    float *feat = xmalloc((size_t)d->n * H * sizeof(float));
+    for (int i = 0; i < nblocks; i++) feats[i] = xmalloc((size_t)d->n * H * sizeof(float));
     for (int s = 0; s < d->n; s += B) {
         int k = d->n - s < B ? d->n - s : B;
         memcpy(x, d->images + (size_t)s * n, (size_t)k * n * sizeof(float));
@@ -74,20 +82,21 @@ float *probe_features_objective(Dit *m, const Objective *objp, const Dataset *d,
         objective_make_pair(&obj, xt, target, x, noise, tt, k, n);
         o->to_device(dx, xt, (size_t)k * n);
         dit_forward(m, dout, dx, tt, y, k);
-        o->to_host(z, m->a.blk[block].out, (size_t)k * T * H);
-        for (int b = 0; b < k; b++) {
-            float *f = feat + (size_t)(s + b) * H;
-            for (int h = 0; h < H; h++) {
-                double acc = 0;
-                for (int i = 0; i < T; i++) acc += z[((size_t)b * T + i) * H + h];
-                f[h] = (float)(acc / T);
+        for (int bi = 0; bi < nblocks; bi++) {   // one forward keeps every block's output
+            o->to_host(z, m->a.blk[blocks[bi]].out, (size_t)k * T * H);
+            for (int b = 0; b < k; b++) {
+                float *f = feats[bi] + (size_t)(s + b) * H;
+                for (int h = 0; h < H; h++) {
+                    double acc = 0;
+                    for (int i = 0; i < T; i++) acc += z[((size_t)b * T + i) * H + h];
+                    f[h] = (float)(acc / T);
+                }
             }
         }
     }
     o->free(dx);
     o->free(dout);
     free(x); free(noise); free(xt); free(target); free(tt); free(z); free(y);
-    return feat;
 }
 
 float *probe_features_pixels(const Dataset *d) {

@@ -39,6 +39,10 @@ float *probe_features(Dit *m, const char *objective, const Pca *pca, const Datas
 // train_objective_setup on the checkpoint's config); the objective's single noise level is ignored (t is given).
 float *probe_features_objective(Dit *m, const Objective *obj, const Dataset *d, int block, float t, int batch,
                                 uint64_t seed);
+// The features of several blocks from one forward pass per batch: feats[i] = a malloc'd [d->n, hidden] for
+// blocks[i], each equal to probe_features_objective(..., blocks[i], ...).
+void probe_features_blocks(Dit *m, const Objective *obj, const Dataset *d, const int *blocks, int nblocks, float t,
+                           int batch, uint64_t seed, float **feats);
 // Baselines. Raw pixels: [n, C*H*W] (a copy of the images in [-1, 1]). PCA: pca_encode flattened,
 // [n, T*d]; fatal if the tokenizer does not fit the images.
 float *probe_features_pixels(const Dataset *d);

@@ -28,6 +28,16 @@ out2=$($DDM probe --ckpt $CK $SMALL 2>&1)
 check "deterministic given the seed" test "$(lin_of "$out2") $(knn_of "$out2")" = "$lin $knn"
 expect_ok "block 0, EMA weights, t given" $DDM probe --ckpt $CK --block 0 --ema --t 0.9 $SMALL
 
+# --block all: every block from one forward pass; each block's numbers equal its own single-block probe
+out=$($DDM probe --ckpt $CK --block all $SMALL --json $TMP/all.json 2>&1)
+check "--block all: $out" grep -q "blocks 0..1 of 0..1, t = 0.99" <<< "$out"
+b0=$($DDM probe --ckpt $CK --block 0 $SMALL 2>&1)
+want="$(lin_of "$b0") $(knn_of "$b0") $lin $knn"   # block 1 = the default (last) probed above
+got=$(grep -E "^(linear probe|k-NN) top-1" <<< "$out" | sed -nE 's/^[^:]+: ([0-9.]+)%.*/\1/p' | tr '\n' ' ' | sed 's/ $//')
+check "--block all = block 0 and block 1 probed one by one (got $got, want $want)" test "$got" = "$want"
+js=$($PY -c "import json,sys; r=json.load(open(sys.argv[1])); print(' '.join('%d:%.2f/%.2f' % (b['block'], b['linear_top1'], b['knn_top1']) for b in r['blocks']))" $TMP/all.json 2>&1)
+check "--block all JSON lists both blocks ($js)" test "$js" = "0:$(lin_of "$b0")/$(knn_of "$b0") 1:$lin/$knn"
+
 # a DDPM checkpoint: default t = 10 of 1000
 expect_ok "tiny DDPM train" $DDM train $TINY --objective ddpm --unconditional --batch 4 --steps 2 --threads 1 --out $TMP/ddpm
 out=$($DDM probe --ckpt $TMP/ddpm/ckpt.safetensors $SMALL 2>&1)
@@ -53,7 +63,7 @@ check "random network of given sizes (got $lin)" between "$lin" 0 100
 
 # user errors: one line, exit 1
 expect_fail "missing block" "--block 12: the model has blocks 0 to 1" $DDM probe --ckpt $CK --block 12 $SMALL
-expect_fail "bad block" "--block 'first': expected a block index, 'encoder' or 'last'" $DDM probe --ckpt $CK --block first
+expect_fail "bad block" "--block 'first': expected a block index, 'encoder', 'last' or 'all'" $DDM probe --ckpt $CK --block first
 expect_fail "PCA file as a checkpoint" "is a PCA tokenizer (from ddm pca), not a ddm model checkpoint" $DDM probe --ckpt $TMP/pca.safetensors
 printf '\x20\x00\x00\x00\x00\x00\x00\x00{"__metadata__":{"a":"b"}}      ' > $TMP/other.safetensors
 expect_fail "other file as a checkpoint" "not a ddm model checkpoint" $DDM probe --ckpt $TMP/other.safetensors
