@@ -2,6 +2,7 @@
 """Markdown tables of the studies in docs/ldae.md and docs/dispersive.md, read from their run directories.
 
     python3 tools/experiments/tables.py ldae runs/ldae
+    python3 tools/experiments/tables.py ldae_long runs/ldae
     python3 tools/experiments/tables.py dispersive runs/dispersive
 
 Standard library only. Runs that are not finished yet are listed as such, not skipped silently.
@@ -96,6 +97,43 @@ def ldae(root):
         print(f"| {d} | {var} | {lin} | {knn} | {'' if tm is None else f'{tm:.1f}'} |")
 
 
+# (run name, what it is) of tools/experiments/ldae_long.sh
+LONG_RUNS = [("long_dit_3000", "DiT baseline (row 1), 3000 steps, constant lr"),
+             ("long_ldae_3000", "l-DAE (row 11), 3000 steps, constant lr"),
+             ("long_ldae_cos18k", "l-DAE (row 11), 18000 steps, cosine lr, flips")]
+
+
+def block_table(rows):
+    """rows: (label, probe_all.json contents or None); one column per block, 'linear / k-NN' in each cell."""
+    depth = max((len(p["blocks"]) for _, p in rows if p), default=0)
+    print("| run | " + " | ".join(f"block {b}" for b in range(depth)) + " |")
+    print("|---|" + "---|" * depth)
+    for label, p in rows:
+        if not p:
+            print(f"| {label} | not run |" + " |" * (depth - 1))
+            continue
+        best = max(b["linear_top1"] for b in p["blocks"])
+        cells = [(f"**{b['linear_top1']:.2f}**" if b["linear_top1"] == best else f"{b['linear_top1']:.2f}") +
+                 f" / {b['knn_top1']:.2f}" for b in p["blocks"]]
+        print(f"| {label} | " + " | ".join(cells) + " |")
+
+
+def ldae_long(root):
+    print("Linear / k-NN top-1 % per block (EMA weights, t = 10; blocks 0-2 = encoder), probe on "
+          "20,000 train / 10,000 test images; bold = the run's best block.")
+    print()
+    block_table([(what, load(os.path.join(root, name, "probe_all.json"))) for name, what in LONG_RUNS])
+    print()
+    full = load(os.path.join(root, "long_ldae_cos18k", "probe_all_full.json"))
+    pix = load(os.path.join(root, "base_pixels_full", "probe.json"))
+    print("The same probes trained on all 60,000 training images (10,000 test):")
+    print()
+    block_table([("l-DAE, 18000 steps", full)])
+    print()
+    print(f"raw pixels, 60,000 training images: " +
+          (f"{pix['linear_top1']:.2f} / {pix['knn_top1']:.2f}" if pix else "not run"))
+
+
 def mean_std(xs):
     xs = [x for x in xs if x is not None]
     if not xs:
@@ -163,6 +201,7 @@ def dispersive(root):
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ("ldae", "dispersive"):
+    commands = {"ldae": ldae, "ldae_long": ldae_long, "dispersive": dispersive}
+    if len(sys.argv) != 3 or sys.argv[1] not in commands:
         sys.exit(__doc__)
-    {"ldae": ldae, "dispersive": dispersive}[sys.argv[1]](sys.argv[2])
+    commands[sys.argv[1]](sys.argv[2])

@@ -1,0 +1,54 @@
+#!/bin/bash
+# The longer-budget l-DAE runs of docs/ldae.md ("Beyond one epoch"): the class-conditional DiT baseline
+# (trajectory row 1) and l-DAE (row 11) at the same 3000-step budget, and l-DAE for 18000 steps with a
+# cosine schedule and flips; every run probed at every block (`ddm probe --block all`, one forward pass).
+# bf16 matrix multiplies (needs AVX512_BF16). Skips what is done, so an interrupted study resumes; a run
+# stopped mid-training continues from its checkpoint (`--resume` keeps its total steps).
+#
+#   OPENBLAS_CORETYPE=SKYLAKEX bash tools/experiments/ldae_long.sh      # into runs/ldae (needs its pca_d4)
+#
+# Environment: DDM, OUT (default runs/ldae, shared with ldae.sh for the tokenizer), THREADS (0 = all cores),
+# PROBE_TRAIN / PROBE_TEST. The table: /usr/bin/python3 tools/experiments/tables.py ldae_long runs/ldae
+set -euo pipefail
+DDM=${DDM:-./build/ddm}
+OUT=${OUT:-runs/ldae}
+THREADS=${THREADS:-0}
+PROBE_TRAIN=${PROBE_TRAIN:-20000}
+PROBE_TEST=${PROBE_TEST:-10000}
+mkdir -p "$OUT"
+PCA="$OUT/pca_d4.safetensors"
+[ -f "$PCA" ] || "$DDM" pca --patch 4 --dim 4 --out "$PCA" > "$OUT/pca_d4.txt"
+
+# run NAME CONFIG [train flags...]: train (or finish training) NAME, then probe every block.
+run() {
+    local name=$1 conf=$2; shift 2
+    local dir="$OUT/$name"
+    local extra=()
+    grep -q '^pca *=' "$conf" && extra+=(--pca "$PCA")
+    if [ ! -f "$dir/train.done" ]; then
+        if [ -f "$dir/ckpt.safetensors" ]; then
+            "$DDM" train --resume "$dir/ckpt.safetensors" --out "$dir" --threads "$THREADS" >> "$dir.train.txt" 2>&1
+        else
+            mkdir -p "$dir"
+            "$DDM" train --config "$conf" "${extra[@]}" "$@" --out "$dir" --precision bf16 --threads "$THREADS" \
+                > "$dir.train.txt" 2>&1
+        fi
+        touch "$dir/train.done"
+    fi
+    [ -f "$dir/probe_all.json" ] && return 0
+    "$DDM" probe --ckpt "$dir/ckpt.safetensors" --block all --ema --n-train "$PROBE_TRAIN" --n-test "$PROBE_TEST" \
+        --threads "$THREADS" --json "$dir/probe_all.json" > "$dir/probe_all.txt"
+}
+
+run long_dit_3000 configs/ldae_traj_01_dit_baseline.conf --steps 3000
+run long_ldae_3000 configs/ldae_traj_11_ldae.conf --steps 3000
+run long_ldae_cos18k configs/ldae_traj_11_ldae.conf --steps 18000 --schedule cosine --warmup 200 --flip \
+    --ckpt-every 1000 --log-every 100
+# the best run and raw pixels again on the whole training split (60,000 images)
+[ -f "$OUT/long_ldae_cos18k/probe_all_full.json" ] ||
+    "$DDM" probe --ckpt "$OUT/long_ldae_cos18k/ckpt.safetensors" --block all --ema --threads "$THREADS" \
+        --json "$OUT/long_ldae_cos18k/probe_all_full.json" > "$OUT/long_ldae_cos18k/probe_all_full.txt"
+mkdir -p "$OUT/base_pixels_full"
+[ -f "$OUT/base_pixels_full/probe.json" ] ||
+    "$DDM" probe --baseline pixels --threads "$THREADS" --json "$OUT/base_pixels_full/probe.json" \
+        > "$OUT/base_pixels_full/probe.txt"
