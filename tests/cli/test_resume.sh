@@ -30,9 +30,11 @@ PYEOF
 expect_ok "resume without --steps" $DDM train --resume $TMP/b8.safetensors --out $TMP/b8 --log-every 1 --threads 2
 check "it ran to the checkpoint's total, step 8" test "$(tail -1 $TMP/b8/log.jsonl | cut -c1-10)" = '{"step":8,'
 # Ctrl-C (SIGINT) saves a checkpoint at the current step and exits 130; the run resumes from it.
-$DDM train $TINY --batch 4 --steps 100000 --ckpt-every 100000 --out $TMP/int > /dev/null 2>&1 &
+# The signal goes only once the run logs steps (its handler is installed by then: a SIGINT during start-up
+# would be ignored, as background jobs of a script ignore it), and the run is far too long to end by itself.
+$DDM train $TINY --batch 4 --steps 100000000 --ckpt-every 100000000 --out $TMP/int > /dev/null 2>&1 &
 pid=$!
-sleep 4
+for _ in $(seq 600); do [ -s $TMP/int/log.jsonl ] && break; sleep 0.1; done
 kill -INT $pid
 wait $pid; rc=$?
 check "interrupted run exits 130 (got $rc)" test $rc -eq 130
