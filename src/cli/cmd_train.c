@@ -53,6 +53,7 @@ int cmd_train(int argc, char **argv) {
         {"out", ARG_STR, c.out_dir, sizeof c.out_dir, 0, 0, "run directory (ckpt.safetensors, log.jsonl)", 0},
         {"log-every", ARG_INT, &c.log_every, 0, 1, 1e9, "steps between log lines", 0},
         {"ckpt-every", ARG_INT, &c.ckpt_every, 0, 1, 1e9, "steps between checkpoints", 0},
+        {"keep-every", ARG_INT, &c.keep_every, 0, 0, 1e9, "also keep a copy ckpt_<step>.safetensors every this many steps (0 = none)", 0},
         {"eval-every", ARG_INT, &c.eval_every, 0, 0, 1e9, "steps between sample-quality evaluations, FD-CNN of the EMA model logged as \"fd\" (0 = off)", 0},
         {"eval-classifier", ARG_STR, c.eval_classifier, sizeof c.eval_classifier, 0, 0, "--eval-every: the domain classifier of `ddm classifier train`", 0},
         {"eval-n", ARG_INT, &c.eval_n, 0, 2, 1e7, "--eval-every: samples (and reference images) per evaluation", 0},
@@ -83,7 +84,7 @@ int cmd_train(int argc, char **argv) {
             ddm_fatal("%s: its \"config\" metadata is not a valid ddm training config", c.resume);
         st_free(f);
         if (args_seen(&p, "steps")) r.steps = c.steps;   // otherwise the run's own total (and so its lr schedule)
-        r.log_every = c.log_every; r.ckpt_every = c.ckpt_every;
+        r.log_every = c.log_every; r.ckpt_every = c.ckpt_every; r.keep_every = c.keep_every;
         r.eval_every = c.eval_every; r.eval_n = c.eval_n; r.eval_steps = c.eval_steps;
         strcpy(r.eval_classifier, c.eval_classifier);
         strcpy(r.out_dir, c.out_dir); strcpy(r.resume, c.resume);

@@ -40,6 +40,7 @@ typedef struct {
     // output
     char out_dir[512];
     int log_every, ckpt_every;
+    int keep_every;        // also keep ckpt_<step>.safetensors every this many steps (0 = never); not in the config
     char resume[512];            // checkpoint to continue from ("" = fresh run)
     // periodic sample quality (src/train/train_eval.h); not part of the stored config
     int eval_every;              // 0 = off

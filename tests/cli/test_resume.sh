@@ -10,6 +10,14 @@ check "resumed checkpoint is bit-identical" cmp -s $TMP/a/ckpt.safetensors $TMP/
 strip() { sed 's/,"img_per_s".*//' "$1"; }   # timings differ, everything else must not
 check "resumed log is identical" diff <(strip $TMP/a/log.jsonl) <(strip $TMP/b/log.jsonl)
 check "log has 6 steps" test "$(wc -l < $TMP/b/log.jsonl)" -eq 6
+# --keep-every keeps milestone copies; the last equals the final checkpoint, an earlier one resumes to it
+expect_ok "keep every 2 steps" $DDM train $ARGS --steps 6 --keep-every 2 --out $TMP/k
+check "ckpt_2, ckpt_4, ckpt_6 kept" test -s $TMP/k/ckpt_2.safetensors -a -s $TMP/k/ckpt_4.safetensors -a -s $TMP/k/ckpt_6.safetensors
+check_not "no ckpt_3" test -e $TMP/k/ckpt_3.safetensors
+check "ckpt_6 = the final checkpoint" cmp -s $TMP/k/ckpt_6.safetensors $TMP/k/ckpt.safetensors
+check "keeping copies does not change the run" cmp -s $TMP/k/ckpt.safetensors $TMP/a/ckpt.safetensors
+expect_ok "resume from ckpt_4" $DDM train --resume $TMP/k/ckpt_4.safetensors --out $TMP/k4 --log-every 1 --threads 2
+check "resumed from a kept copy: bit-identical at step 6" cmp -s $TMP/k4/ckpt.safetensors $TMP/a/ckpt.safetensors
 # a different seed gives a different run (the comparison above can fail)
 expect_ok "other seed" $DDM train ${ARGS/--seed 5/--seed 6} --steps 6 --out $TMP/c
 check_not "another seed differs" cmp -s $TMP/a/ckpt.safetensors $TMP/c/ckpt.safetensors

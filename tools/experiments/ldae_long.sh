@@ -43,7 +43,14 @@ run() {
 run long_dit_3000 configs/ldae_traj_01_dit_baseline.conf --steps 3000
 run long_ldae_3000 configs/ldae_traj_11_ldae.conf --steps 3000
 run long_ldae_cos18k configs/ldae_traj_11_ldae.conf --steps 18000 --schedule cosine --warmup 200 --flip \
-    --ckpt-every 1000 --log-every 100
+    --ckpt-every 1000 --keep-every 3000 --log-every 100
+# the milestones kept along the way (learning rate not yet annealed)
+for s in 3000 6000 9000 12000 15000; do
+    d="$OUT/long_ldae_cos18k"
+    [ -f "$d/probe_all_$s.json" ] ||
+        "$DDM" probe --ckpt "$d/ckpt_$s.safetensors" --block all --ema --n-train "$PROBE_TRAIN" --n-test "$PROBE_TEST" \
+            --threads "$THREADS" --json "$d/probe_all_$s.json" > "$d/probe_all_$s.txt"
+done
 # the best run and raw pixels again on the whole training split (60,000 images)
 [ -f "$OUT/long_ldae_cos18k/probe_all_full.json" ] ||
     "$DDM" probe --ckpt "$OUT/long_ldae_cos18k/ckpt.safetensors" --block all --ema --threads "$THREADS" \

@@ -124,6 +124,12 @@ def ldae_long(root):
     print()
     block_table([(what, load(os.path.join(root, name, "probe_all.json"))) for name, what in LONG_RUNS])
     print()
+    print("The 18000-step run's checkpoint copied along the way (mid-schedule: the learning rate not yet annealed):")
+    print()
+    block_table([(f"step {s}", load(os.path.join(root, "long_ldae_cos18k", f"probe_all_{s}.json")))
+                 for s in (3000, 6000, 9000, 12000, 15000)] +
+                [("step 18000 (end)", load(os.path.join(root, "long_ldae_cos18k", "probe_all.json")))])
+    print()
     full = load(os.path.join(root, "long_ldae_cos18k", "probe_all_full.json"))
     pix = load(os.path.join(root, "base_pixels_full", "probe.json"))
     print("The same probes trained on all 60,000 training images (10,000 test):")
