@@ -1,6 +1,6 @@
 #!/bin/bash
 # The longer-budget l-DAE runs of docs/ldae.md ("Beyond one epoch"): the class-conditional DiT baseline
-# (trajectory row 1) and l-DAE (row 11) at the same 3000-step budget, and l-DAE for 18000 steps with a
+# (trajectory row 1) and l-DAE (row 11) at the same 3000-step budget (seeds 0 and 1), and l-DAE for 18000 steps with a
 # cosine schedule and flips; every run probed at every block (`ddm probe --block all`, one forward pass).
 # bf16 matrix multiplies (needs AVX512_BF16). Skips what is done, so an interrupted study resumes; a run
 # stopped mid-training continues from its checkpoint (`--resume` keeps its total steps).
@@ -42,6 +42,8 @@ run() {
 
 run long_dit_3000 configs/ldae_traj_01_dit_baseline.conf --steps 3000
 run long_ldae_3000 configs/ldae_traj_11_ldae.conf --steps 3000
+run long_dit_3000_s1 configs/ldae_traj_01_dit_baseline.conf --steps 3000 --seed 1   # a second seed of the pair
+run long_ldae_3000_s1 configs/ldae_traj_11_ldae.conf --steps 3000 --seed 1
 run long_ldae_cos18k configs/ldae_traj_11_ldae.conf --steps 18000 --schedule cosine --warmup 200 --flip \
     --ckpt-every 1000 --keep-every 3000 --log-every 100
 # the milestones kept along the way (learning rate not yet annealed)

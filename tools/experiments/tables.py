@@ -100,6 +100,8 @@ def ldae(root):
 # (run name, what it is) of tools/experiments/ldae_long.sh
 LONG_RUNS = [("long_dit_3000", "DiT baseline (row 1), 3000 steps, constant lr"),
              ("long_ldae_3000", "l-DAE (row 11), 3000 steps, constant lr"),
+             ("long_dit_3000_s1", "DiT baseline, 3000 steps, seed 1"),
+             ("long_ldae_3000_s1", "l-DAE, 3000 steps, seed 1"),
              ("long_ldae_cos18k", "l-DAE (row 11), 18000 steps, cosine lr, flips")]
 
 
