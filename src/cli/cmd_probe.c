@@ -42,7 +42,7 @@ static void take_first(Dataset *d, int n, const char *split) {
 }
 
 // "last", "encoder" (the last encoder block: encoder_depth - 1) or a 0-based index of an existing block;
-// "all" gives -1 (every block, see block_list).
+// "all" gives -1 (every block: cmd_probe lists 0..depth-1).
 static int resolve_block(const Dit *m, const char *s, int encoder_depth) {
     int depth = m->cfg.depth;
     if (!strcmp(s, "all")) return -1;

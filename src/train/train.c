@@ -115,12 +115,15 @@ static StepStats train_step(Run *r) {
 
 // ---------------------------------------------------------------- set-up, logging, checkpoints
 
+// --keep-every: is this step a milestone whose checkpoint is kept as ckpt_<step>.safetensors?
+static int keep_due(const TrainConfig *c, int64_t step) { return c->keep_every > 0 && step % c->keep_every == 0; }
+
 static void save_checkpoint(Run *r) {
     char *json = train_config_to_json(r->cfg);
     CheckpointOut co = {.model = r->model, .ema = r->opt.ema, .opt_m = r->opt.m, .opt_v = r->opt.v,
                         .step = r->step, .seed = r->cfg->seed, .config_json = json, .pca = r->pca};
     checkpoint_save(r->ckpt_path, &co);
-    if (r->cfg->keep_every > 0 && r->step % r->cfg->keep_every == 0) {   // a milestone to probe or sample later
+    if (keep_due(r->cfg, r->step)) {   // a milestone to probe or sample later
         char kept[700];
         snprintf(kept, sizeof kept, "%s/ckpt_%lld.safetensors", r->cfg->out_dir, (long long)r->step);
         checkpoint_save(kept, &co);
@@ -304,8 +307,7 @@ int train_run(TrainConfig *c) {
             log_step(&r, &s, (r.step - step_log) * c->batch / dt, disp_s / dt, final);
             t_log = now_seconds(); disp_s = 0; step_log = r.step;
         }
-        if (r.step % c->ckpt_every == 0 || final || (c->keep_every > 0 && r.step % c->keep_every == 0))
-            save_checkpoint(&r);
+        if (r.step % c->ckpt_every == 0 || final || keep_due(c, r.step)) save_checkpoint(&r);
         if (r.eval && (r.step % c->eval_every == 0 || final)) {
             evaluate(&r);
             t_log = now_seconds(); disp_s = 0; step_log = r.step;   // evaluation time is not training time

@@ -46,11 +46,12 @@ run long_dit_3000_s1 configs/ldae_traj_01_dit_baseline.conf --steps 3000 --seed 
 run long_ldae_3000_s1 configs/ldae_traj_11_ldae.conf --steps 3000 --seed 1
 run long_ldae_cos18k configs/ldae_traj_11_ldae.conf --steps 18000 --schedule cosine --warmup 200 --flip \
     --ckpt-every 1000 --keep-every 3000 --log-every 100
-# the milestones kept along the way (learning rate not yet annealed)
-for s in 3000 6000 9000 12000 15000; do
-    d="$OUT/long_ldae_cos18k"
+# the milestones kept along the way (learning rate not yet annealed), whichever --keep-every wrote
+for kept in "$OUT"/long_ldae_cos18k/ckpt_*.safetensors; do
+    [ -f "$kept" ] || continue   # no milestones kept
+    s=${kept##*/ckpt_}; s=${s%.safetensors}; d=${kept%/*}
     [ -f "$d/probe_all_$s.json" ] ||
-        "$DDM" probe --ckpt "$d/ckpt_$s.safetensors" --block all --ema --n-train "$PROBE_TRAIN" --n-test "$PROBE_TEST" \
+        "$DDM" probe --ckpt "$kept" --block all --ema --n-train "$PROBE_TRAIN" --n-test "$PROBE_TEST" \
             --threads "$THREADS" --json "$d/probe_all_$s.json" > "$d/probe_all_$s.txt"
 done
 # the best run and raw pixels again on the whole training split (60,000 images)

@@ -10,6 +10,7 @@ Standard library only. Runs that are not finished yet are listed as such, not sk
 import json
 import math
 import os
+import re
 import sys
 
 # (run name, paper step, ImageNet linear probe % from SPEC §1.2)
@@ -128,8 +129,10 @@ def ldae_long(root):
     print()
     print("The 18000-step run's checkpoint copied along the way (mid-schedule: the learning rate not yet annealed):")
     print()
-    block_table([(f"step {s}", load(os.path.join(root, "long_ldae_cos18k", f"probe_all_{s}.json")))
-                 for s in (3000, 6000, 9000, 12000, 15000)] +
+    run = os.path.join(root, "long_ldae_cos18k")
+    names = os.listdir(run) if os.path.isdir(run) else []
+    kept = sorted(int(m.group(1)) for m in (re.fullmatch(r"probe_all_(\d+)\.json", f) for f in names) if m)
+    block_table([(f"step {s}", load(os.path.join(run, f"probe_all_{s}.json"))) for s in kept] +
                 [("step 18000 (end)", load(os.path.join(root, "long_ldae_cos18k", "probe_all.json")))])
     print()
     full = load(os.path.join(root, "long_ldae_cos18k", "probe_all_full.json"))
