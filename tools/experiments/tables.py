@@ -103,7 +103,15 @@ LONG_RUNS = [("long_dit_3000", "DiT baseline (row 1), 3000 steps, constant lr"),
              ("long_ldae_3000", "l-DAE (row 11), 3000 steps, constant lr"),
              ("long_dit_3000_s1", "DiT baseline, 3000 steps, seed 1"),
              ("long_ldae_3000_s1", "l-DAE, 3000 steps, seed 1"),
-             ("long_ldae_cos18k", "l-DAE (row 11), 18000 steps, cosine lr, flips")]
+             ("mid_dit_cos6k", "DiT baseline, 6000 steps, cosine lr, flips"),
+             ("mid_ldae_cos6k", "l-DAE, 6000 steps, cosine lr, flips"),
+             ("long_ldae_cos18k", "l-DAE (row 11), 18000 steps, cosine lr, flips"),
+             ("wide_dit_1000", "DiT baseline, hidden 384, 1000 steps, constant lr"),
+             ("wide_ldae_1000", "l-DAE, hidden 384, 1000 steps, constant lr"),
+             ("wide_ldae_cos10k", "l-DAE, hidden 384, 10000 steps, cosine lr, flips")]
+# (run name, its total steps, what it is): the runs of ldae_long.sh that keep milestones and get 60k-image probes
+MILESTONE_RUNS = [("long_ldae_cos18k", 18000, "l-DAE, 18000 steps"),
+                  ("wide_ldae_cos10k", 10000, "l-DAE, hidden 384, 10000 steps")]
 
 
 def block_table(rows):
@@ -127,20 +135,20 @@ def ldae_long(root):
     print()
     block_table([(what, load(os.path.join(root, name, "probe_all.json"))) for name, what in LONG_RUNS])
     print()
-    print("The 18000-step run's checkpoint copied along the way (mid-schedule: the learning rate not yet annealed):")
-    print()
-    run = os.path.join(root, "long_ldae_cos18k")
-    names = os.listdir(run) if os.path.isdir(run) else []
-    kept = sorted(int(m.group(1)) for m in (re.fullmatch(r"probe_all_(\d+)\.json", f) for f in names) if m)
-    block_table([(f"step {s}", load(os.path.join(run, f"probe_all_{s}.json"))) for s in kept] +
-                [("step 18000 (end)", load(os.path.join(root, "long_ldae_cos18k", "probe_all.json")))])
-    print()
-    full = load(os.path.join(root, "long_ldae_cos18k", "probe_all_full.json"))
-    pix = load(os.path.join(root, "base_pixels_full", "probe.json"))
+    for name, steps, what in MILESTONE_RUNS:
+        run = os.path.join(root, name)
+        names = os.listdir(run) if os.path.isdir(run) else []
+        kept = sorted(int(m.group(1)) for m in (re.fullmatch(r"probe_all_(\d+)\.json", f) for f in names) if m)
+        print(f"{what}: the checkpoints kept along the way (mid-schedule: the learning rate not yet annealed):")
+        print()
+        block_table([(f"step {s}", load(os.path.join(run, f"probe_all_{s}.json"))) for s in kept] +
+                    [(f"step {steps} (end)", load(os.path.join(run, "probe_all.json")))])
+        print()
     print("The same probes trained on all 60,000 training images (10,000 test):")
     print()
-    block_table([("l-DAE, 18000 steps", full)])
+    block_table([(what, load(os.path.join(root, name, "probe_all_full.json"))) for name, _, what in MILESTONE_RUNS])
     print()
+    pix = load(os.path.join(root, "base_pixels_full", "probe.json"))
     print(f"raw pixels, 60,000 training images: " +
           (f"{pix['linear_top1']:.2f} / {pix['knn_top1']:.2f}" if pix else "not run"))
 
