@@ -45,34 +45,35 @@ run long_dit_3000 configs/ldae_traj_01_dit_baseline.conf --steps 3000
 run long_ldae_3000 configs/ldae_traj_11_ldae.conf --steps 3000
 run long_dit_3000_s1 configs/ldae_traj_01_dit_baseline.conf --steps 3000 --seed 1   # a second seed of the pair
 run long_ldae_3000_s1 configs/ldae_traj_11_ldae.conf --steps 3000 --seed 1
-run long_ldae_cos18k configs/ldae_traj_11_ldae.conf --steps 18000 --schedule cosine --warmup 200 --flip \
-    --ckpt-every 1000 --keep-every 3000 --log-every 100
+# The long recipe: cosine lr after 200 warmup steps, random flips.
+COS=(--schedule cosine --warmup 200 --flip --log-every 100)
+run long_ldae_cos18k configs/ldae_traj_11_ldae.conf --steps 18000 "${COS[@]}" --ckpt-every 1000 --keep-every 3000
 # A wider network (hidden 384, 6 heads: 384-d features, ~3.4x the compute per image): one epoch as the
 # trajectory rows, the DiT baseline at the same one epoch, and l-DAE for 10000 steps with the long recipe.
 WIDE=(--hidden 384 --heads 6)
 run wide_ldae_1000 configs/ldae_traj_11_ldae.conf --steps 1000 "${WIDE[@]}"
-run wide_ldae_cos10k configs/ldae_traj_11_ldae.conf --steps 10000 --schedule cosine --warmup 200 --flip \
-    --ckpt-every 500 --keep-every 2500 --log-every 100 "${WIDE[@]}"
+run wide_ldae_cos10k configs/ldae_traj_11_ldae.conf --steps 10000 "${COS[@]}" --ckpt-every 500 --keep-every 2500 \
+    "${WIDE[@]}"
 run wide_dit_1000 configs/ldae_traj_01_dit_baseline.conf --steps 1000 "${WIDE[@]}"
 # The DiT baseline with the long recipe (cosine lr, flips), beside l-DAE with the same, at 6000 steps (6.4 epochs).
-COS=(--schedule cosine --warmup 200 --flip --ckpt-every 1000 --log-every 100)
-run mid_dit_cos6k configs/ldae_traj_01_dit_baseline.conf --steps 6000 "${COS[@]}"
-run mid_ldae_cos6k configs/ldae_traj_11_ldae.conf --steps 6000 "${COS[@]}"
-# the two long runs and raw pixels again on the whole training split (60,000 images)
-for d in "$OUT/long_ldae_cos18k" "$OUT/wide_ldae_cos10k"; do
+run mid_dit_cos6k configs/ldae_traj_01_dit_baseline.conf --steps 6000 "${COS[@]}" --ckpt-every 1000
+run mid_ldae_cos6k configs/ldae_traj_11_ldae.conf --steps 6000 "${COS[@]}" --ckpt-every 1000
+# The two long runs (they keep milestones): probed on the whole training split (60,000 images), raw pixels too.
+LONG=("$OUT/long_ldae_cos18k" "$OUT/wide_ldae_cos10k")
+for d in "${LONG[@]}"; do
     [ -f "$d/probe_all_full.json" ] ||
         "$DDM" probe --ckpt "$d/ckpt.safetensors" --block all --ema --threads "$THREADS" \
             --json "$d/probe_all_full.json" > "$d/probe_all_full.txt"
 done
 # the milestones kept along the way (learning rate not yet annealed), whichever --keep-every wrote
-for kept in "$OUT"/long_ldae_cos18k/ckpt_*.safetensors "$OUT"/wide_ldae_cos10k/ckpt_*.safetensors; do
+for d in "${LONG[@]}"; do for kept in "$d"/ckpt_*.safetensors; do
     [ -f "$kept" ] || continue   # no milestones kept
-    s=${kept##*/ckpt_}; s=${s%.safetensors}; d=${kept%/*}
+    s=${kept##*/ckpt_}; s=${s%.safetensors}
     cmp -s "$kept" "$d/ckpt.safetensors" && continue   # the final step's copy: probed as the run itself
     [ -f "$d/probe_all_$s.json" ] ||
         "$DDM" probe --ckpt "$kept" --block all --ema --n-train "$PROBE_TRAIN" --n-test "$PROBE_TEST" \
             --threads "$THREADS" --json "$d/probe_all_$s.json" > "$d/probe_all_$s.txt"
-done
+done; done
 mkdir -p "$OUT/base_pixels_full"
 [ -f "$OUT/base_pixels_full/probe.json" ] ||
     "$DDM" probe --baseline pixels --threads "$THREADS" --json "$OUT/base_pixels_full/probe.json" \
