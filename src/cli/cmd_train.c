@@ -50,6 +50,7 @@ int cmd_train(int argc, char **argv) {
         {"seed", ARG_U64, &c.seed, 0, 0, 1.8e19, "random seed", 0},
         {"data", ARG_STR, c.data, sizeof c.data, 0, 0, "directory with Fashion-MNIST IDX files", 0},
         {"flip", ARG_BOOL, &c.flip, 0, 0, 1, "random horizontal flips", 0},
+        {"crop-scale", ARG_FLOAT, &c.crop_scale, 0, 0, 1, "random resized crops (MAE-style): area fraction uniform in [S, 1], aspect 3/4..4/3, resized back bilinearly (0 = off)", 0},
         {"out", ARG_STR, c.out_dir, sizeof c.out_dir, 0, 0, "run directory (ckpt.safetensors, log.jsonl)", 0},
         {"log-every", ARG_INT, &c.log_every, 0, 1, 1e9, "steps between log lines", 0},
         {"ckpt-every", ARG_INT, &c.ckpt_every, 0, 1, 1e9, "steps between checkpoints", 0},

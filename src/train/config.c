@@ -35,6 +35,7 @@ void train_config_defaults(TrainConfig *c) {
     c->seed = 0;
     strcpy(c->data, DDM_FASHION_MNIST_DIR);
     c->flip = 0;
+    c->crop_scale = 0;
     strcpy(c->out_dir, "runs/default");
     c->log_every = 10;
     c->ckpt_every = 500;
@@ -95,6 +96,7 @@ char *train_config_to_json(const TrainConfig *c) {
     cJSON_AddStringToObject(t, "seed", seed);
     cJSON_AddStringToObject(t, "data", c->data);
     cJSON_AddBoolToObject(t, "flip", c->flip);
+    cJSON_AddNumberToObject(t, "crop_scale", c->crop_scale);
     cJSON_AddStringToObject(t, "precision", c->precision);
     char *s = cJSON_PrintUnformatted(root);
     cJSON_Delete(root);
@@ -169,6 +171,7 @@ int train_config_from_json(TrainConfig *c, const char *json) {
         if (get_str(t, "seed", seed, sizeof seed)) c->seed = strtoull(seed, NULL, 10);
         get_str(t, "data", c->data, sizeof c->data);
         if (get_num(t, "flip", &v)) c->flip = (int)v;
+        if (get_num(t, "crop_scale", &v)) c->crop_scale = (float)v;   // absent before the option: off
         get_str(t, "precision", c->precision, sizeof c->precision);   // absent before the option: fp32
     }
     cJSON_Delete(root);

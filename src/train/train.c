@@ -8,6 +8,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 #include "common.h"
+#include "data/augment.h"
 #include "io/safetensors.h"
 #include "loss/dispersive.h"
 #include "rng.h"
@@ -67,10 +68,8 @@ static void make_batch(Run *r, int64_t step) {
         const float *src = d->images + (long)idx * n;
         float *dst = r->x + j * n;
         int flip = c->flip && rng_uniform(&rng) < 0.5f;
-        for (int ch = 0; ch < C; ch++)
-            for (int i = 0; i < H; i++)
-                for (int k = 0; k < W; k++)
-                    dst[((long)ch * H + i) * W + k] = src[((long)ch * H + i) * W + (flip ? W - 1 - k : k)];
+        CropBox whole = {0, 0, (float)H, (float)W};   // resizes to an exact copy (or mirror)
+        crop_resize(src, dst, C, H, W, c->crop_scale > 0 ? crop_box_sample(&rng, H, W, c->crop_scale) : whole, flip);
         if (c->model.num_classes > 0) {
             int drop = rng_uniform(&rng) < c->label_dropout;
             r->y[j] = drop ? c->model.num_classes : d->labels[idx];

@@ -37,6 +37,7 @@ typedef struct {
     // data
     char data[512];              // directory with Fashion-MNIST IDX files
     int flip;                    // random horizontal flips
+    float crop_scale;            // random resized crops of area fraction [crop_scale, 1] (0 = off)
     // output
     char out_dir[512];
     int log_every, ckpt_every;

@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
 # A run stopped and resumed gives bit-identical losses and weights to an uninterrupted one
-# (same thread count), with Dispersive Loss, flips, label dropout, warmup-cosine and clipping on.
+# (same thread count), with Dispersive Loss, flips, random resized crops, label dropout, warmup-cosine and
+# clipping on.
 cd "$(dirname "$0")/../.." && . tests/cli/lib.sh
-ARGS="$TINY --batch 6 --flip --disp infonce_l2 --disp-blocks all --schedule cosine --warmup 2 --lr 1e-3 --clip 0.5 --ema 0.9 --seed 5 --log-every 1 --threads 2"
+ARGS="$TINY --batch 6 --flip --crop-scale 0.3 --disp infonce_l2 --disp-blocks all --schedule cosine --warmup 2 --lr 1e-3 --clip 0.5 --ema 0.9 --seed 5 --log-every 1 --threads 2"
 expect_ok "straight run" $DDM train $ARGS --steps 6 --out $TMP/a
 expect_ok "first half" $DDM train $ARGS --steps 3 --out $TMP/b
 expect_ok "resumed half" $DDM train --resume $TMP/b/ckpt.safetensors --steps 6 --out $TMP/b --log-every 1 --threads 2
@@ -21,6 +22,10 @@ check "resumed from a kept copy: bit-identical at step 6" cmp -s $TMP/k4/ckpt.sa
 # a different seed gives a different run (the comparison above can fail)
 expect_ok "other seed" $DDM train ${ARGS/--seed 5/--seed 6} --steps 6 --out $TMP/c
 check_not "another seed differs" cmp -s $TMP/a/ckpt.safetensors $TMP/c/ckpt.safetensors
+# the crops are in the stored config (so a resume keeps them) and change the run
+check "crop_scale recorded in the checkpoint" grep -aq 'crop_scale\\":0.3' $TMP/a/ckpt.safetensors
+expect_ok "no crops" $DDM train ${ARGS/--crop-scale 0.3/} --steps 6 --out $TMP/nocrop
+check_not "crops change the run" cmp -s $TMP/a/ckpt.safetensors $TMP/nocrop/ckpt.safetensors
 # resuming after a crash that logged steps past the checkpoint keeps the log consistent
 echo '{"step":99,"loss":1}' >> $TMP/b/log.jsonl
 cp $TMP/b/ckpt.safetensors $TMP/b6.safetensors
