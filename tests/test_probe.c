@@ -130,6 +130,36 @@ static void features_by_hand(Dit *m, const char *objective, const Dataset *d, in
     free(noise); free(xt); free(tgt); free(tt); free(out); free(y);
 }
 
+// The weight-decay search: its validation accuracies are those of plain probes on the split, it picks
+// their best, and its test result is the plain probe on all training rows with that weight decay.
+static void test_tuned(void) {
+    int dim = 40, classes = 3, ntr = 400, nte = 300;
+    float *xtr = xmalloc(sizeof(float) * ntr * dim), *xte = xmalloc(sizeof(float) * nte * dim);
+    int *ytr = xmalloc(sizeof(int) * ntr), *yte = xmalloc(sizeof(int) * nte);
+    blobs(xtr, ytr, ntr, dim, classes, 1.0f, 3);   // overlapping classes: the weight decay matters
+    blobs(xte, yte, nte, dim, classes, 1.0f, 4);
+    ProbeOpts o;
+    probe_opts_defaults(&o);
+    o.epochs = 5;
+    float wds[3] = {0, 0.3f, 3.0f}, val[3], best;
+    ProbeStats st, st_plain;
+    float lin = linear_probe_tuned(xtr, ytr, ntr, xte, yte, nte, dim, classes, &o, wds, 3, 0.25f, val, &best, &st);
+    int nfit = 300, argbest = 0;
+    for (int i = 0; i < 3; i++) {
+        ProbeOpts oi = o;
+        oi.weight_decay = wds[i];
+        float v = linear_probe(xtr, ytr, nfit, xtr + (size_t)nfit * dim, ytr + nfit, ntr - nfit, dim, classes, &oi, NULL);
+        CHECK(v == val[i], "validation accuracy %d: %g vs plain probe on the split %g", i, val[i], v);
+        if (val[i] > val[argbest]) argbest = i;
+    }
+    CHECK(best == wds[argbest], "chose wd %g, the best on validation is %g", best, wds[argbest]);
+    CHECK(val[0] != val[2], "the grid's ends differ on validation (%g vs %g): the search is not vacuous", val[0], val[2]);
+    o.weight_decay = best;
+    float plain = linear_probe(xtr, ytr, ntr, xte, yte, nte, dim, classes, &o, &st_plain);
+    CHECK(plain == lin && st_plain.train_loss == st.train_loss, "retrained on all rows: %g vs %g", lin, plain);
+    free(xtr); free(xte); free(ytr); free(yte);
+}
+
 static void test_features(void) {
     Dataset d = {5, 1, 8, 8, NULL, NULL, 3};
     d.images = xmalloc(sizeof(float) * 5 * 64);
@@ -189,5 +219,6 @@ static void test_features(void) {
 int main(void) {
     test_separable();
     test_features();
+    test_tuned();
     TEST_MAIN_END();
 }

@@ -3,6 +3,7 @@
 // the clean image at a small fixed noise level; then a linear probe (MAE protocol) and a weighted k-NN,
 // top-1 on the Fashion-MNIST test split.
 #include <cjson/cJSON.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/args.h"
@@ -10,6 +11,7 @@
 #include "common.h"
 #include "data/dataset.h"
 #include "eval/probe.h"
+#include "io/safetensors.h"
 #include "train/checkpoint.h"
 #include "train/model_load.h"
 
@@ -55,21 +57,54 @@ static int resolve_block(const Dit *m, const char *s, int encoder_depth) {
     return (int)b;
 }
 
+// --wd: one weight decay, or the list a validation search chooses from.
+enum { WD_GRID_MAX = 16 };
+typedef struct { float wd[WD_GRID_MAX]; int n; float val_frac; } WdGrid;
+
+static WdGrid parse_wd_grid(const char *s, float val_frac) {
+    WdGrid g = {.n = 0, .val_frac = val_frac};
+    char buf[256];
+    snprintf(buf, sizeof buf, "%s", s);
+    for (char *tok = strtok(buf, ","); tok; tok = strtok(NULL, ",")) {
+        char *end;
+        double v = strtod(tok, &end);
+        if (end == tok || *end || !(v >= 0 && v <= 1e6))
+            ddm_fatal("--wd '%s': expected a weight decay >= 0 or a comma-separated list of them", s);
+        if (g.n == WD_GRID_MAX) ddm_fatal("--wd '%s': at most %d values", s, WD_GRID_MAX);
+        g.wd[g.n++] = (float)v;
+    }
+    if (g.n == 0) ddm_fatal("--wd '%s': expected a weight decay >= 0 or a comma-separated list of them", s);
+    return g;
+}
+
 typedef struct {
     float linear, knn;     // top-1 on the test set, fractions
+    float wd;              // the linear probe's weight decay (the chosen one after a search)
+    float val_acc[WD_GRID_MAX];   // a search's validation accuracies, per grid value
     ProbeStats stats;      // the linear probe's training loss and accuracy
     double t_linear, t_knn;
 } ProbeResult;
 
 // The linear probe and the k-NN on one feature set, each printed on its own line as it finishes.
 static ProbeResult run_probes(const float *ftr, const float *fte, const Dataset *tr, const Dataset *te, int dim,
-                              int classes, const ProbeOpts *po, int knn_k, float knn_temp) {
+                              int classes, const ProbeOpts *po, const WdGrid *g, int knn_k, float knn_temp) {
     ProbeResult r;
     double t1 = now_seconds();
-    r.linear = linear_probe(ftr, tr->labels, tr->n, fte, te->labels, te->n, dim, classes, po, &r.stats);
+    r.wd = g->wd[0];
+    if (g->n > 1) {
+        r.linear = linear_probe_tuned(ftr, tr->labels, tr->n, fte, te->labels, te->n, dim, classes, po, g->wd, g->n,
+                                      g->val_frac, r.val_acc, &r.wd, &r.stats);
+        printf("weight decay by validation (last %g of the training images):", g->val_frac);
+        for (int i = 0; i < g->n; i++) printf(" %g %.2f%%%s", g->wd[i], 100 * r.val_acc[i], i + 1 < g->n ? "," : "");
+        printf("; chose %g\n", r.wd);
+    } else {
+        ProbeOpts o = *po;
+        o.weight_decay = r.wd;
+        r.linear = linear_probe(ftr, tr->labels, tr->n, fte, te->labels, te->n, dim, classes, &o, &r.stats);
+    }
     r.t_linear = now_seconds() - t1;
-    printf("linear probe top-1: %.2f%%  (train %.2f%%, last-epoch loss %.4f; %d epochs, lr %g, batch %d; %.2f s)\n",
-           100 * r.linear, 100 * r.stats.train_acc, r.stats.train_loss, po->epochs, po->lr, po->batch, r.t_linear);
+    printf("linear probe top-1: %.2f%%  (train %.2f%%, last-epoch loss %.4f; %d epochs, lr %g, wd %g, batch %d; %.2f s)\n",
+           100 * r.linear, 100 * r.stats.train_acc, r.stats.train_loss, po->epochs, po->lr, r.wd, po->batch, r.t_linear);
     fflush(stdout);
     double t2 = now_seconds();
     r.knn = knn_accuracy(ftr, tr->labels, tr->n, fte, te->labels, te->n, dim, classes, knn_k, knn_temp);
@@ -79,8 +114,13 @@ static ProbeResult run_probes(const float *ftr, const float *fte, const Dataset 
     return r;
 }
 
-static void add_result(cJSON *o, const ProbeResult *r) {
+static void add_result(cJSON *o, const ProbeResult *r, const WdGrid *g) {
     cJSON_AddNumberToObject(o, "linear_top1", 100.0 * r->linear);
+    cJSON_AddNumberToObject(o, "wd", r->wd);
+    if (g->n > 1) {
+        cJSON *v = cJSON_AddArrayToObject(o, "val_top1");
+        for (int i = 0; i < g->n; i++) cJSON_AddItemToArray(v, cJSON_CreateNumber(100.0 * r->val_acc[i]));
+    }
     cJSON_AddNumberToObject(o, "linear_train_top1", 100.0 * r->stats.train_acc);
     cJSON_AddNumberToObject(o, "linear_train_loss", r->stats.train_loss);
     cJSON_AddNumberToObject(o, "knn_top1", 100.0 * r->knn);
@@ -88,12 +128,34 @@ static void add_result(cJSON *o, const ProbeResult *r) {
     cJSON_AddNumberToObject(o, "seconds_knn", r->t_knn);
 }
 
+// --save-features: every feature set and both label vectors in one safetensors file (atomic).
+static void save_features(const char *path, float **ftr, float **fte, const int *blocks, int nb, int dim,
+                          const Dataset *tr, const Dataset *te, const char *source) {
+    StWriter *w = st_writer_new();
+    char name[64];
+    for (int i = 0; i < nb; i++) {
+        int64_t shape_tr[2] = {tr->n, dim}, shape_te[2] = {te->n, dim};
+        snprintf(name, sizeof name, "train_%d", blocks[i]);
+        st_writer_add(w, name, ST_F32, 2, shape_tr, ftr[i]);
+        snprintf(name, sizeof name, "test_%d", blocks[i]);
+        st_writer_add(w, name, ST_F32, 2, shape_te, fte[i]);
+    }
+    int64_t ntr = tr->n, nte = te->n;
+    st_writer_add(w, "train_labels", ST_I32, 1, &ntr, tr->labels);
+    st_writer_add(w, "test_labels", ST_I32, 1, &nte, te->labels);
+    st_writer_meta(w, "source", source);
+    st_writer_write(w, path);
+    st_writer_free(w);
+    printf("wrote %s\n", path);
+}
+
 int cmd_probe(int argc, char **argv) {
     char ckpt[512] = "", block_s[16] = "last", baseline[16] = "none", pca_path[512] = "", data[512] = DDM_FASHION_MNIST_DIR;
-    char json[512] = "", objective[16] = "sit_linear";
+    char json[512] = "", features_out[512] = "", objective[16] = "sit_linear";
     int ema = 0, n_train = 0, n_test = 0, feature_batch = 256, knn_k = 20, threads = 0;
     int depth = 6, hidden = 192, heads = 3, patch = 4;
-    float t = -1, knn_temp = 0.07f;
+    float t = -1, knn_temp = 0.07f, val_frac = 0.1f;
+    char wd_s[256] = "0";
     ProbeOpts po;
     probe_opts_defaults(&po);
     ArgSpec specs[] = {
@@ -114,18 +176,21 @@ int cmd_probe(int argc, char **argv) {
         {"epochs", ARG_INT, &po.epochs, 0, 1, 100000, "linear probe: epochs", 0},
         {"lr", ARG_FLOAT, &po.lr, 0, 1e-12, 1e6, "linear probe: peak learning rate (SGD, momentum 0.9, cosine after the warmup)", 0},
         {"warmup", ARG_FLOAT, &po.warmup_epochs, 0, 0, 100000, "linear probe: warmup epochs (at most half the run)", 0},
-        {"wd", ARG_FLOAT, &po.weight_decay, 0, 0, 1e6, "linear probe: weight decay", 0},
+        {"wd", ARG_STR, wd_s, sizeof wd_s, 0, 0, "linear probe: weight decay, or a comma-separated list to choose from by accuracy on the last --val-frac of the training images (then retrained on all of them)", 0},
+        {"val-frac", ARG_FLOAT, &val_frac, 0, 1e-6, 0.999999, "linear probe: held-out fraction of the training images for choosing among several --wd", 0},
         {"batch", ARG_INT, &po.batch, 0, 1, 1 << 24, "linear probe: minibatch size", 0},
         {"feature-batch", ARG_INT, &feature_batch, 0, 1, 1 << 20, "images per forward pass when extracting features", 0},
         {"seed", ARG_U64, &po.seed, 0, 0, 1.8e19, "seed of the input noise, the minibatch order and --baseline random", 0},
         {"knn-k", ARG_INT, &knn_k, 0, 1, 1 << 20, "k-NN: neighbours", 0},
         {"knn-t", ARG_FLOAT, &knn_temp, 0, 1e-6, 1e6, "k-NN: vote weight exp(cosine / T)", 0},
         {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON (atomically)", 0},
+        {"save-features", ARG_STR, features_out, sizeof features_out, 0, 0, "also write the features and labels as safetensors (train_<block>, test_<block>, train_labels, test_labels; block -1 for a baseline), e.g. to try other probes without a forward pass", 0},
         {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
     };
     ArgParser ap = {"probe", "Linear-probe and k-NN accuracy of a network's pooled block features (or a baseline) on Fashion-MNIST.",
                     specs, sizeof specs / sizeof specs[0]};
     args_parse(&ap, argc, argv);
+    WdGrid grid = parse_wd_grid(wd_s, val_frac);
     cli_set_threads(threads);
 
     enum { B_NONE, B_PIXELS, B_PCA, B_RANDOM } base;
@@ -173,6 +238,9 @@ int cmd_probe(int argc, char **argv) {
     Dataset tr = dataset_load_fashion_mnist(data, "train"), te = dataset_load_fashion_mnist(data, "test");
     take_first(&tr, n_train, "train");
     take_first(&te, n_test, "test");
+    long nval = lround((double)val_frac * tr.n);
+    if (grid.n > 1 && (nval < 1 || nval >= tr.n))
+        ddm_fatal("--val-frac %g of %d training images leaves no validation or no training images", val_frac, tr.n);
     int classes = tr.num_classes > te.num_classes ? tr.num_classes : te.num_classes;
     if (base == B_RANDOM && !m) {
         DitConfig c = {depth, hidden, heads, patch, tr.c, tr.h, tr.w, 0, 0, 4};
@@ -232,17 +300,19 @@ int cmd_probe(int argc, char **argv) {
     printf("features dimension %d, %d train / %d test images, %d classes (%.2f s)\n", dim, tr.n, te.n, classes, t_feat);
     fflush(stdout);
 
+    if (features_out[0]) save_features(features_out, ftr, fte, blocks, nb, dim, &tr, &te, source);
+
     cJSON *o = cJSON_CreateObject(), *per_block = nb > 1 ? cJSON_AddArrayToObject(o, "blocks") : NULL;
     for (int i = 0; i < nb; i++) {
         if (nb > 1) printf("block %d:\n", blocks[i]);
-        ProbeResult r = run_probes(ftr[i], fte[i], &tr, &te, dim, classes, &po, knn_k, knn_temp);
+        ProbeResult r = run_probes(ftr[i], fte[i], &tr, &te, dim, classes, &po, &grid, knn_k, knn_temp);
         if (nb > 1) {
             cJSON *e = cJSON_CreateObject();
             cJSON_AddNumberToObject(e, "block", blocks[i]);
-            add_result(e, &r);
+            add_result(e, &r, &grid);
             cJSON_AddItemToArray(per_block, e);
         } else {
-            add_result(o, &r);
+            add_result(o, &r, &grid);
         }
         free(ftr[i]);
         free(fte[i]);
@@ -270,7 +340,9 @@ int cmd_probe(int argc, char **argv) {
         cJSON_AddNumberToObject(o, "lr", po.lr);
         cJSON_AddNumberToObject(o, "batch", po.batch);
         cJSON_AddNumberToObject(o, "warmup", po.warmup_epochs);
-        cJSON_AddNumberToObject(o, "wd", po.weight_decay);
+        cJSON *grid_json = cJSON_AddArrayToObject(o, "wd_grid");
+        for (int i = 0; i < grid.n; i++) cJSON_AddItemToArray(grid_json, cJSON_CreateNumber(grid.wd[i]));
+        if (grid.n > 1) cJSON_AddNumberToObject(o, "val_frac", grid.val_frac);
         cJSON_AddNumberToObject(o, "seed", (double)po.seed);
         cJSON_AddNumberToObject(o, "seconds_features", t_feat);
         cJSON_AddNumberToObject(o, "seconds", total);

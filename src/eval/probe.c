@@ -276,6 +276,26 @@ float linear_probe(const float *ftr, const int *ytr, int ntr, const float *fte, 
     return acc;
 }
 
+float linear_probe_tuned(const float *ftr, const int *ytr, int ntr, const float *fte, const int *yte, int nte,
+                         int dim, int classes, const ProbeOpts *o, const float *wds, int nwd, float val_frac,
+                         float *val_acc, float *best_wd, ProbeStats *stats) {
+    int nval = (int)lround((double)val_frac * ntr), nfit = ntr - nval;
+    if (nwd < 1 || nval < 1 || nfit < 1)
+        ddm_fatal("linear probe: a weight-decay search needs at least one value and a validation fraction that "
+                  "leaves both parts non-empty (%d training images, fraction %g)", ntr, val_frac);
+    int best = 0;
+    for (int i = 0; i < nwd; i++) {
+        ProbeOpts oi = *o;
+        oi.weight_decay = wds[i];
+        // the held-out rows stand in for the test set
+        val_acc[i] = linear_probe(ftr, ytr, nfit, ftr + (size_t)nfit * dim, ytr + nfit, nval, dim, classes, &oi, NULL);
+        if (val_acc[i] > val_acc[best]) best = i;
+    }
+    ProbeOpts ob = *o;
+    ob.weight_decay = *best_wd = wds[best];
+    return linear_probe(ftr, ytr, ntr, fte, yte, nte, dim, classes, &ob, stats);
+}
+
 // ---------------------------------------------------------------- k-NN
 
 // x [n, dim] -> (x - mean) / max(||x - mean||, 1e-12), into out.

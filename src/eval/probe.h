@@ -70,6 +70,14 @@ typedef struct {
 float linear_probe(const float *ftr, const int *ytr, int ntr, const float *fte, const int *yte, int nte, int dim,
                    int classes, const ProbeOpts *o, ProbeStats *stats);
 
+// Validation-tuned linear probe: each weight decay in wds[nwd] is trained (o otherwise) on the first
+// ntr - nval training rows and scored on the last nval = round(val_frac * ntr); the best one (ties: the
+// earlier in the list) is then trained on all ntr rows and scored on the test set, which it returns.
+// val_acc[nwd] receives the validation accuracies, *best_wd the choice. Fatal if either part would be empty.
+float linear_probe_tuned(const float *ftr, const int *ytr, int ntr, const float *fte, const int *yte, int nte,
+                         int dim, int classes, const ProbeOpts *o, const float *wds, int nwd, float val_frac,
+                         float *val_acc, float *best_wd, ProbeStats *stats);
+
 // Features are centred by the training mean and L2-normalised (norm floored at 1e-12); each test
 // sample's k most cosine-similar training samples (ties: lower index first) vote for their class with
 // weight exp(sim / temperature) (DINO: temperature 0.07); the largest sum wins (ties: lower class).

@@ -61,6 +61,25 @@ out=$($DDM probe --baseline random --depth 1 --hidden 16 --heads 2 --patch 7 $SM
 lin=$(lin_of "$out")
 check "random network of given sizes (got $lin)" between "$lin" 0 100
 
+# a weight-decay search on a held-out part of the training images; the features saved for other probes
+out=$($DDM probe --baseline pixels $SMALL --wd 0,0.01 --val-frac 0.2 --json $TMP/wd.json --save-features $TMP/f.safetensors 2>&1)
+check "wd search prints its validation accuracies: $out" grep -qE "^weight decay by validation \(last 0.2 of the training images\): 0 [0-9.]+%, 0.01 [0-9.]+%; chose (0|0.01)$" <<< "$out"
+chosen=$(sed -nE 's/.*; chose ([0-9.e-]+)$/\1/p' <<< "$out")
+plain=$($DDM probe --baseline pixels $SMALL --wd "$chosen" 2>&1)
+check "the search's result = a plain probe with the chosen wd ($chosen)" test "$(lin_of "$out")" = "$(lin_of "$plain")"
+js=$($PY -c "import json,sys; r=json.load(open(sys.argv[1])); print(['%g' % w for w in r['wd_grid']], '%g' % r['val_frac'], len(r['val_top1']), r['wd'] in r['wd_grid'])" $TMP/wd.json 2>&1)
+check "JSON records the grid, the fraction, the validation accuracies and the choice ($js)" test "$js" = "['0', '0.01'] 0.2 2 True"
+js=$($PY - $TMP/f.safetensors <<'PYEOF' 2>&1
+import json, struct, sys
+raw = open(sys.argv[1], "rb").read()
+h = json.loads(raw[8:8 + struct.unpack("<Q", raw[:8])[0]])
+print(h["train_-1"]["shape"], h["test_-1"]["shape"], h["train_labels"]["dtype"], h["test_labels"]["shape"])
+PYEOF
+)
+check "--save-features: features and labels ($js)" test "$js" = "[2000, 784] [500, 784] I32 [500]"
+expect_fail "bad wd list" "--wd '0,x': expected a weight decay >= 0" $DDM probe --baseline pixels --wd 0,x
+expect_fail "validation part empty" "--val-frac 0.0001 of 2000 training images leaves no validation" $DDM probe --baseline pixels $SMALL --wd 0,1 --val-frac 0.0001
+
 # user errors: one line, exit 1
 expect_fail "missing block" "--block 12: the model has blocks 0 to 1" $DDM probe --ckpt $CK --block 12 $SMALL
 expect_fail "bad block" "--block 'first': expected a block index, 'encoder', 'last' or 'all'" $DDM probe --ckpt $CK --block first
