@@ -2,7 +2,8 @@
 # The longer-budget l-DAE runs of docs/ldae.md ("Beyond one epoch"): the class-conditional DiT baseline
 # (trajectory row 1) and l-DAE (row 11) at the same 3000-step budget (seeds 0 and 1), and l-DAE for 18000 steps with a
 # cosine schedule and flips; the pair at hidden 384 (1000 steps) and l-DAE there for 10000; the pair with the long
-# recipe at 6000 steps; every run probed at every block (`ddm probe --block all`, one forward pass).
+# recipe at 6000 steps, and l-DAE with random resized crops; patch 2 beside patch 4 at 3000 steps; every run
+# probed at every block (`ddm probe --block all`, one forward pass).
 # bf16 matrix multiplies (needs AVX512_BF16). Skips what is done, so an interrupted study resumes; a run
 # stopped mid-training continues from its checkpoint (`--resume` keeps its total steps).
 #
@@ -58,6 +59,12 @@ run wide_dit_1000 configs/ldae_traj_01_dit_baseline.conf --steps 1000 "${WIDE[@]
 # The DiT baseline with the long recipe (cosine lr, flips), beside l-DAE with the same, at 6000 steps (6.4 epochs).
 run mid_dit_cos6k configs/ldae_traj_01_dit_baseline.conf --steps 6000 "${COS[@]}" --ckpt-every 1000
 run mid_ldae_cos6k configs/ldae_traj_11_ldae.conf --steps 6000 "${COS[@]}" --ckpt-every 1000
+# The same with random resized crops (area 0.35-1 of the image, aspect 3/4-4/3; SPEC §1.2: +0.5 in the paper).
+run mid_ldae_cos6k_crop35 configs/ldae_traj_11_ldae.conf --steps 6000 "${COS[@]}" --ckpt-every 1000 --crop-scale 0.35
+# Patch 2 (196 tokens of 2x2 pixels; the tokenizer stays the patch-4 PCA; ~4.8x the compute per image) beside
+# patch 4, both 3000 steps with the long recipe.
+run p4_ldae_cos3k configs/ldae_traj_11_ldae.conf --steps 3000 "${COS[@]}" --ckpt-every 500
+run p2_ldae_cos3k configs/ldae_traj_11_ldae.conf --steps 3000 "${COS[@]}" --ckpt-every 500 --patch 2
 # The two long runs (they keep milestones): probed on the whole training split (60,000 images), raw pixels too.
 LONG=("$OUT/long_ldae_cos18k" "$OUT/wide_ldae_cos10k")
 for d in "${LONG[@]}"; do

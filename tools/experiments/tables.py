@@ -3,6 +3,7 @@
 
     python3 tools/experiments/tables.py ldae runs/ldae
     python3 tools/experiments/tables.py ldae_long runs/ldae
+    python3 tools/experiments/tables.py ldae_tuned runs/ldae
     python3 tools/experiments/tables.py dispersive runs/dispersive
 
 Standard library only. Runs that are not finished yet are listed as such, not skipped silently.
@@ -105,6 +106,9 @@ LONG_RUNS = [("long_dit_3000", "DiT baseline (row 1), 3000 steps, constant lr"),
              ("long_ldae_3000_s1", "l-DAE, 3000 steps, seed 1"),
              ("mid_dit_cos6k", "DiT baseline, 6000 steps, cosine lr, flips"),
              ("mid_ldae_cos6k", "l-DAE, 6000 steps, cosine lr, flips"),
+             ("mid_ldae_cos6k_crop35", "l-DAE, 6000 steps, cosine lr, flips, random resized crops (0.35-1)"),
+             ("p4_ldae_cos3k", "l-DAE, 3000 steps, cosine lr, flips"),
+             ("p2_ldae_cos3k", "l-DAE, patch 2, 3000 steps, cosine lr, flips"),
              ("long_ldae_cos18k", "l-DAE (row 11), 18000 steps, cosine lr, flips"),
              ("wide_dit_1000", "DiT baseline, hidden 384, 1000 steps, constant lr"),
              ("wide_ldae_1000", "l-DAE, hidden 384, 1000 steps, constant lr"),
@@ -151,6 +155,43 @@ def ldae_long(root):
     pix = load(os.path.join(root, "base_pixels_full", "probe.json"))
     print(f"raw pixels, 60,000 training images: " +
           (f"{pix['linear_top1']:.2f} / {pix['knn_top1']:.2f}" if pix else "not run"))
+
+
+# (run name, what it is) of tools/experiments/ldae_tuned.sh, in its order
+TUNED_RUNS = [("traj_01_dit_baseline", "DiT baseline (row 1), 1000 steps"),
+              ("traj_11_ldae", "l-DAE (row 11), 1000 steps")] + \
+             [(n, w) for n, w in LONG_RUNS if not n.endswith("_s1")]
+TUNED_FULL_RUNS = [(n, w) for n, _, w in MILESTONE_RUNS]
+
+
+def tuned_note(p):
+    """The weight decays the search chose, per block: '0 / 1e-4 / ...'."""
+    return " / ".join(f"{b['wd']:g}" for b in p["blocks"]) if p else ""
+
+
+def ldae_tuned(root):
+    print("Tuned linear probe (100 epochs, lr 0.3, weight decay chosen among 0, 1e-5, 1e-4, 1e-3, 1e-2 on the last "
+          "10% of the probe's training images, then retrained on all of them): linear / k-NN top-1 % per block, "
+          "20,000 train / 10,000 test images; bold = the run's best block.")
+    print()
+    rows = [(w, load(os.path.join(root, n, "probe_tuned.json"))) for n, w in TUNED_RUNS]
+    block_table(rows)
+    print()
+    print("Chosen weight decay per block: " +
+          "; ".join(f"{w}: {tuned_note(p)}" for w, p in rows if p))
+    print()
+    print("| baseline | fixed probe (30 epochs, lr 0.1, wd 0) | tuned probe | chosen wd |")
+    print("|---|---|---|---|")
+    for name, what in [("base_pixels", "raw pixels, 20,000 train"), ("base_pca_d4", "PCA coefficients (d = 4), 20,000 train"),
+                       ("base_pixels_full", "raw pixels, 60,000 train")]:
+        fixed, tuned = load(os.path.join(root, name, "probe.json")), load(os.path.join(root, name, "probe_tuned.json"))
+        cell = lambda p: f"{p['linear_top1']:.2f} / {p['knn_top1']:.2f}" if p else "not run"
+        print(f"| {what} | {cell(fixed)} | {cell(tuned)} | {tuned['wd']:g} |" if tuned else
+              f"| {what} | {cell(fixed)} | not run | |")
+    print()
+    print("The tuned probe trained on all 60,000 training images (10,000 test):")
+    print()
+    block_table([(w, load(os.path.join(root, n, "probe_tuned_full.json"))) for n, w in TUNED_FULL_RUNS])
 
 
 def mean_std(xs):
@@ -220,7 +261,7 @@ def dispersive(root):
 
 
 if __name__ == "__main__":
-    commands = {"ldae": ldae, "ldae_long": ldae_long, "dispersive": dispersive}
+    commands = {"ldae": ldae, "ldae_long": ldae_long, "ldae_tuned": ldae_tuned, "dispersive": dispersive}
     if len(sys.argv) != 3 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](sys.argv[2])
