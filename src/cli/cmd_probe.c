@@ -3,7 +3,6 @@
 // the clean image at a small fixed noise level; then a linear probe (MAE protocol) and a weighted k-NN,
 // top-1 on the Fashion-MNIST test split.
 #include <cjson/cJSON.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include "cli/args.h"
@@ -238,8 +237,7 @@ int cmd_probe(int argc, char **argv) {
     Dataset tr = dataset_load_fashion_mnist(data, "train"), te = dataset_load_fashion_mnist(data, "test");
     take_first(&tr, n_train, "train");
     take_first(&te, n_test, "test");
-    long nval = lround((double)val_frac * tr.n);
-    if (grid.n > 1 && (nval < 1 || nval >= tr.n))
+    if (grid.n > 1 && probe_val_count(tr.n, val_frac) < 0)
         ddm_fatal("--val-frac %g of %d training images leaves no validation or no training images", val_frac, tr.n);
     int classes = tr.num_classes > te.num_classes ? tr.num_classes : te.num_classes;
     if (base == B_RANDOM && !m) {

@@ -276,11 +276,16 @@ float linear_probe(const float *ftr, const int *ytr, int ntr, const float *fte, 
     return acc;
 }
 
+int probe_val_count(int ntr, float val_frac) {
+    long nval = lround((double)val_frac * ntr);
+    return nval >= 1 && nval < ntr ? (int)nval : -1;
+}
+
 float linear_probe_tuned(const float *ftr, const int *ytr, int ntr, const float *fte, const int *yte, int nte,
                          int dim, int classes, const ProbeOpts *o, const float *wds, int nwd, float val_frac,
                          float *val_acc, float *best_wd, ProbeStats *stats) {
-    int nval = (int)lround((double)val_frac * ntr), nfit = ntr - nval;
-    if (nwd < 1 || nval < 1 || nfit < 1)
+    int nval = probe_val_count(ntr, val_frac), nfit = ntr - nval;
+    if (nwd < 1 || nval < 0)
         ddm_fatal("linear probe: a weight-decay search needs at least one value and a validation fraction that "
                   "leaves both parts non-empty (%d training images, fraction %g)", ntr, val_frac);
     int best = 0;

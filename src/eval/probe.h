@@ -70,6 +70,10 @@ typedef struct {
 float linear_probe(const float *ftr, const int *ytr, int ntr, const float *fte, const int *yte, int nte, int dim,
                    int classes, const ProbeOpts *o, ProbeStats *stats);
 
+// The held-out part of a weight-decay search over ntr training rows: nval = round(val_frac * ntr) rows,
+// or -1 if that would leave the validation or the fitting part empty.
+int probe_val_count(int ntr, float val_frac);
+
 // Validation-tuned linear probe: each weight decay in wds[nwd] is trained (o otherwise) on the first
 // ntr - nval training rows and scored on the last nval = round(val_frac * ntr); the best one (ties: the
 // earlier in the list) is then trained on all ntr rows and scored on the test set, which it returns.

@@ -61,7 +61,7 @@ run mid_dit_cos6k configs/ldae_traj_01_dit_baseline.conf --steps 6000 "${COS[@]}
 run mid_ldae_cos6k configs/ldae_traj_11_ldae.conf --steps 6000 "${COS[@]}" --ckpt-every 1000
 # The same with random resized crops (area 0.35-1 of the image, aspect 3/4-4/3; SPEC §1.2: +0.5 in the paper).
 run mid_ldae_cos6k_crop35 configs/ldae_traj_11_ldae.conf --steps 6000 "${COS[@]}" --ckpt-every 1000 --crop-scale 0.35
-# Patch 2 (196 tokens of 2x2 pixels; the tokenizer stays the patch-4 PCA; ~4.8x the compute per image) beside
+# Patch 2 (196 tokens of 2x2 pixels; the tokenizer stays the patch-4 PCA; measured 4.7x the training time) beside
 # patch 4, both 3000 steps with the long recipe.
 run p4_ldae_cos3k configs/ldae_traj_11_ldae.conf --steps 3000 "${COS[@]}" --ckpt-every 500
 run p2_ldae_cos3k configs/ldae_traj_11_ldae.conf --steps 3000 "${COS[@]}" --ckpt-every 500 --patch 2
