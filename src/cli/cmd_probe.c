@@ -154,7 +154,7 @@ int cmd_probe(int argc, char **argv) {
     int ema = 0, n_train = 0, n_test = 0, feature_batch = 256, knn_k = 20, threads = 0;
     int depth = 6, hidden = 192, heads = 3, patch = 4;
     float t = -1, knn_temp = 0.07f, val_frac = 0.1f;
-    char wd_s[256] = "0";
+    char wd_s[256] = "0", precision[8] = "fp32";
     ProbeOpts po;
     probe_opts_defaults(&po);
     ArgSpec specs[] = {
@@ -184,6 +184,7 @@ int cmd_probe(int argc, char **argv) {
         {"knn-t", ARG_FLOAT, &knn_temp, 0, 1e-6, 1e6, "k-NN: vote weight exp(cosine / T)", 0},
         {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON (atomically)", 0},
         {"save-features", ARG_STR, features_out, sizeof features_out, 0, 0, "also write the features and labels as safetensors (train_<block>, test_<block>, train_labels, test_labels; block -1 for a baseline), e.g. to try other probes without a forward pass", 0},
+        {"precision", ARG_STR, precision, sizeof precision, 0, 0, CLI_PRECISION_HELP " for the feature extraction (not the checkpoint's: fp32 unless given)", 0},
         {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
     };
     ArgParser ap = {"probe", "Linear-probe and k-NN accuracy of a network's pooled block features (or a baseline) on Fashion-MNIST.",
@@ -191,6 +192,9 @@ int cmd_probe(int argc, char **argv) {
     args_parse(&ap, argc, argv);
     WdGrid grid = parse_wd_grid(wd_s, val_frac);
     cli_set_threads(threads);
+    const Ops *ops = cli_precision(precision);   // a bad name or a CPU without AVX512_BF16 fails before any work
+    if (strcmp(precision, "fp32") && (!strcmp(baseline, "pixels") || !strcmp(baseline, "pca")))
+        ddm_fatal("--precision %s: --baseline %s uses no network", precision, baseline);
 
     enum { B_NONE, B_PIXELS, B_PCA, B_RANDOM } base;
     if (!strcmp(baseline, "none")) base = B_NONE;
@@ -250,6 +254,7 @@ int cmd_probe(int argc, char **argv) {
         const char *te_err = probe_t_error(objective, t);
         if (te_err) ddm_fatal("--t %g: %s", t, te_err);
     }
+    if (m) m->ops = ops;   // both CPU tables share the allocator, so the model's memory stays valid
     if (m && base == B_RANDOM) dit_init(m, po.seed);
     if (m && !ckpt[0]) objective_init(&obj, (ObjectiveKind)objective_parse(objective));   // the random network's
 
@@ -276,8 +281,8 @@ int cmd_probe(int argc, char **argv) {
             snprintf(source, sizeof source, "randomly initialised %s network (depth %d, hidden %d, seed %llu), %s, t = %g",
                      objective, c->depth, c->hidden, (unsigned long long)po.seed, which, t);
         else
-            snprintf(source, sizeof source, "%s (%s weights, %s), %s of 0..%d, t = %g", ckpt, ema ? "EMA" : "raw",
-                     objective, which, c->depth - 1, t);
+            snprintf(source, sizeof source, "%s (%s weights, %s), %s of 0..%d, t = %g, %s", ckpt, ema ? "EMA" : "raw",
+                     objective, which, c->depth - 1, t, precision);
         dit_free(m);
         pca_free(model_pca);
     } else if (pca) {
@@ -327,6 +332,7 @@ int cmd_probe(int argc, char **argv) {
             cJSON_AddNumberToObject(o, "t", t);
             cJSON_AddStringToObject(o, "objective", objective);
             cJSON_AddBoolToObject(o, "ema", base == B_NONE && ema);
+            cJSON_AddStringToObject(o, "precision", precision);
         }
         cJSON_AddNumberToObject(o, "dim", dim);
         cJSON_AddNumberToObject(o, "n_train", tr.n);

@@ -51,6 +51,24 @@ PYEOF
 check "bf16 samples within 5% of fp32 (rel. L2)" close $TMP/s_bf16.npy $TMP/s_fp32.npy 0.05
 check "bf16 forward within 2% of fp32 (rel. L2)" close $TMP/f_bf16.npy $TMP/f_fp32.npy 0.02
 
+# probe features in both precisions (every block, as .npy via --save-features): close, not equal
+for p in fp32 bf16; do
+    expect_ok "probe $p" $DDM probe --ckpt $TMP/a/ckpt.safetensors --block all --n-train 200 --n-test 100 --epochs 2 \
+        --precision $p --json $TMP/p_$p.json --save-features $TMP/p_$p.safetensors
+    $PY - $TMP/p_$p.safetensors $TMP/p_$p.npy <<'PYEOF'
+import json, struct, sys, numpy as np
+raw = open(sys.argv[1], "rb").read()
+n = struct.unpack("<Q", raw[:8])[0]
+h = json.loads(raw[8:8 + n])
+parts = [np.frombuffer(raw[8 + n + h[k]["data_offsets"][0]:8 + n + h[k]["data_offsets"][1]], np.float32)
+         for k in sorted(h) if k.startswith(("train_", "test_")) and not k.endswith("labels")]
+np.save(sys.argv[2], np.concatenate(parts))
+PYEOF
+done
+check "bf16 probe features within 2% of fp32 (rel. L2)" close $TMP/p_bf16.npy $TMP/p_fp32.npy 0.02
+check "probe JSON records the precision" test "$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['precision'])" $TMP/p_bf16.json)" = bf16
+expect_fail "probe --precision with a pixel baseline" "--baseline pixels uses no network" $DDM probe --baseline pixels --precision bf16
+
 out=$($DDM bench --gemm --model tiny --gemm-reps 1 --threads 1 2>&1)
 check "bench --gemm prints the table" grep -q "these matrix multiplies per training step" <<< "$out"
 check "bench --gemm lists attention" grep -q "attn dK" <<< "$out"
