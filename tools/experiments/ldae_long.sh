@@ -59,12 +59,30 @@ run wide_dit_1000 configs/ldae_traj_01_dit_baseline.conf --steps 1000 "${WIDE[@]
 # The DiT baseline with the long recipe (cosine lr, flips), beside l-DAE with the same, at 6000 steps (6.4 epochs).
 run mid_dit_cos6k configs/ldae_traj_01_dit_baseline.conf --steps 6000 "${COS[@]}" --ckpt-every 1000
 run mid_ldae_cos6k configs/ldae_traj_11_ldae.conf --steps 6000 "${COS[@]}" --ckpt-every 1000
+run mid_dit_cos6k_s1 configs/ldae_traj_01_dit_baseline.conf --steps 6000 "${COS[@]}" --ckpt-every 1000 --seed 1
+run mid_ldae_cos6k_s1 configs/ldae_traj_11_ldae.conf --steps 6000 "${COS[@]}" --ckpt-every 1000 --seed 1
 # The same with random resized crops (area 0.35-1 of the image, aspect 3/4-4/3; SPEC §1.2: +0.5 in the paper).
 run mid_ldae_cos6k_crop35 configs/ldae_traj_11_ldae.conf --steps 6000 "${COS[@]}" --ckpt-every 1000 --crop-scale 0.35
 # Patch 2 (196 tokens of 2x2 pixels; the tokenizer stays the patch-4 PCA; measured 4.7x the training time) beside
 # patch 4, both 3000 steps with the long recipe.
 run p4_ldae_cos3k configs/ldae_traj_11_ldae.conf --steps 3000 "${COS[@]}" --ckpt-every 500
 run p2_ldae_cos3k configs/ldae_traj_11_ldae.conf --steps 3000 "${COS[@]}" --ckpt-every 500 --patch 2
+# Three recipe levers beside p4_ldae_cos3k (same 3000-step recipe, one change each): a whitened tokenizer (every
+# kept PCA coordinate at unit variance, so sigma_max = sqrt 2 hides each of them alike; unwhitened, the first
+# has std 2.4 and is never hidden), AdamW weight decay 0.05 (MAE's recipe; 0 elsewhere), and depth 12 (DiT-S's
+# depth; encoder = blocks 0-5). A later --pca wins over the one run() passes.
+PCA_W="$OUT/pca_d4_w.safetensors"
+[ -f "$PCA_W" ] || "$DDM" pca --patch 4 --dim 4 --whiten 1 --out "$PCA_W" > "$OUT/pca_d4_w.txt"
+run w_ldae_cos3k configs/ldae_traj_11_ldae.conf --steps 3000 "${COS[@]}" --ckpt-every 500 --pca "$PCA_W"
+run wd_ldae_cos3k configs/ldae_traj_11_ldae.conf --steps 3000 "${COS[@]}" --ckpt-every 500 --wd 0.05
+run d12_ldae_cos3k configs/ldae_traj_11_ldae.conf --steps 3000 "${COS[@]}" --ckpt-every 500 --depth 12
+# The probe's input noise level (SPEC §1.2: t = 10 of 1000) on p4_ldae_cos3k: t = 0, 50 and 150 beside it.
+for t in 0 50 150; do
+    d="$OUT/p4_ldae_cos3k"
+    [ -f "$d/probe_all_t$t.json" ] ||
+        "$DDM" probe --ckpt "$d/ckpt.safetensors" --block all --ema --t "$t" --n-train "$PROBE_TRAIN" \
+            --n-test "$PROBE_TEST" --threads "$THREADS" --json "$d/probe_all_t$t.json" > "$d/probe_all_t$t.txt"
+done
 # The two long runs (they keep milestones): probed on the whole training split (60,000 images), raw pixels too.
 LONG=("$OUT/long_ldae_cos18k" "$OUT/wide_ldae_cos10k")
 for d in "${LONG[@]}"; do

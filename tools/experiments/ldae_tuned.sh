@@ -27,7 +27,9 @@ probe() {
 }
 # checkpoint runs: every block of the EMA weights, on the probe subset (and on all 60,000 with "full")
 for name in traj_01_dit_baseline traj_11_ldae long_dit_3000 long_ldae_3000 mid_dit_cos6k mid_ldae_cos6k \
-            mid_ldae_cos6k_crop35 p4_ldae_cos3k p2_ldae_cos3k long_ldae_cos18k wide_dit_1000 wide_ldae_1000 wide_ldae_cos10k; do
+            mid_dit_cos6k_s1 mid_ldae_cos6k_s1 \
+            mid_ldae_cos6k_crop35 p4_ldae_cos3k p2_ldae_cos3k long_ldae_cos18k wide_dit_1000 wide_ldae_1000 wide_ldae_cos10k \
+            w_ldae_cos3k wd_ldae_cos3k d12_ldae_cos3k; do
     ck="$OUT/$name/ckpt.safetensors"
     if [ ! -f "$ck" ]; then echo "missing $ck: run ldae.sh / ldae_long.sh first" >&2; continue; fi
     probe "$OUT/$name" probe_tuned --ckpt "$ck" --block all --ema "${SUBSET[@]}"

@@ -106,13 +106,21 @@ LONG_RUNS = [("long_dit_3000", "DiT baseline (row 1), 3000 steps, constant lr"),
              ("long_ldae_3000_s1", "l-DAE, 3000 steps, seed 1"),
              ("mid_dit_cos6k", "DiT baseline, 6000 steps, cosine lr, flips"),
              ("mid_ldae_cos6k", "l-DAE, 6000 steps, cosine lr, flips"),
+             ("mid_dit_cos6k_s1", "DiT baseline, 6000 steps, cosine lr, flips, seed 1"),
+             ("mid_ldae_cos6k_s1", "l-DAE, 6000 steps, cosine lr, flips, seed 1"),
              ("mid_ldae_cos6k_crop35", "l-DAE, 6000 steps, cosine lr, flips, random resized crops (0.35-1)"),
              ("p4_ldae_cos3k", "l-DAE, 3000 steps, cosine lr, flips"),
              ("p2_ldae_cos3k", "l-DAE, patch 2, 3000 steps, cosine lr, flips"),
              ("long_ldae_cos18k", "l-DAE (row 11), 18000 steps, cosine lr, flips"),
              ("wide_dit_1000", "DiT baseline, hidden 384, 1000 steps, constant lr"),
              ("wide_ldae_1000", "l-DAE, hidden 384, 1000 steps, constant lr"),
-             ("wide_ldae_cos10k", "l-DAE, hidden 384, 10000 steps, cosine lr, flips")]
+             ("wide_ldae_cos10k", "l-DAE, hidden 384, 10000 steps, cosine lr, flips"),
+             ("w_ldae_cos3k", "l-DAE, 3000 steps, cosine lr, flips, whitened tokenizer"),
+             ("wd_ldae_cos3k", "l-DAE, 3000 steps, cosine lr, flips, weight decay 0.05")]
+# depth 12 has twelve blocks: a table of its own
+DEEP_RUNS = [("d12_ldae_cos3k", "l-DAE, depth 12 (encoder = blocks 0-5), 3000 steps, cosine lr, flips")]
+# the probe's input noise levels tried on p4_ldae_cos3k (probe_all_t<T>.json; t = 10 is its probe_all.json)
+PROBE_T_RUN, PROBE_TS = "p4_ldae_cos3k", (0, 10, 50, 150)
 # (run name, its total steps, what it is): the runs of ldae_long.sh that keep milestones and get 60k-image probes
 MILESTONE_RUNS = [("long_ldae_cos18k", 18000, "l-DAE, 18000 steps"),
                   ("wide_ldae_cos10k", 10000, "l-DAE, hidden 384, 10000 steps")]
@@ -139,6 +147,15 @@ def ldae_long(root):
     print()
     block_table([(what, load(os.path.join(root, name, "probe_all.json"))) for name, what in LONG_RUNS])
     print()
+    print("Depth 12 (blocks 0–5 = encoder), same recipe:")
+    print()
+    block_table([(what, load(os.path.join(root, name, "probe_all.json"))) for name, what in DEEP_RUNS])
+    print()
+    print(f"{dict(LONG_RUNS)[PROBE_T_RUN]}: the probe's input noise level t (of 1000):")
+    print()
+    block_table([(f"t = {t}", load(os.path.join(root, PROBE_T_RUN, "probe_all.json" if t == 10 else f"probe_all_t{t}.json")))
+                 for t in PROBE_TS])
+    print()
     for name, steps, what in MILESTONE_RUNS:
         run = os.path.join(root, name)
         names = os.listdir(run) if os.path.isdir(run) else []
@@ -160,7 +177,7 @@ def ldae_long(root):
 # (run name, what it is) of tools/experiments/ldae_tuned.sh, in its order
 TUNED_RUNS = [("traj_01_dit_baseline", "DiT baseline (row 1), 1000 steps"),
               ("traj_11_ldae", "l-DAE (row 11), 1000 steps")] + \
-             [(n, w) for n, w in LONG_RUNS if not n.endswith("_s1")]
+             [(n, w) for n, w in LONG_RUNS if not n.endswith("_3000_s1")]   # the constant-lr seed 1 pair: fixed probe only
 TUNED_FULL_RUNS = [(n, w) for n, _, w in MILESTONE_RUNS]
 
 
@@ -177,8 +194,13 @@ def ldae_tuned(root):
     rows = [(w, load(os.path.join(root, n, "probe_tuned.json"))) for n, w in TUNED_RUNS]
     block_table(rows)
     print()
+    deep = [(w, load(os.path.join(root, n, "probe_tuned.json"))) for n, w in DEEP_RUNS]
+    print("Depth 12, tuned probe:")
+    print()
+    block_table(deep)
+    print()
     print("Chosen weight decay per block: " +
-          "; ".join(f"{w}: {tuned_note(p)}" for w, p in rows if p))
+          "; ".join(f"{w}: {tuned_note(p)}" for w, p in rows + deep if p))
     print()
     print("| baseline | fixed probe (30 epochs, lr 0.1, wd 0) | tuned probe | chosen wd |")
     print("|---|---|---|---|")
@@ -192,6 +214,7 @@ def ldae_tuned(root):
     print("The tuned probe trained on all 60,000 training images (10,000 test):")
     print()
     block_table([(w, load(os.path.join(root, n, "probe_tuned_full.json"))) for n, w in TUNED_FULL_RUNS])
+
 
 
 def mean_std(xs):
