@@ -281,8 +281,8 @@ int cmd_probe(int argc, char **argv) {
             snprintf(source, sizeof source, "randomly initialised %s network (depth %d, hidden %d, seed %llu), %s, t = %g",
                      objective, c->depth, c->hidden, (unsigned long long)po.seed, which, t);
         else
-            snprintf(source, sizeof source, "%s (%s weights, %s), %s of 0..%d, t = %g, %s", ckpt, ema ? "EMA" : "raw",
-                     objective, which, c->depth - 1, t, precision);
+            snprintf(source, sizeof source, "%s (%s weights, %s), %s of 0..%d, t = %g%s", ckpt, ema ? "EMA" : "raw",
+                     objective, which, c->depth - 1, t, strcmp(precision, "fp32") ? ", bf16 matrix multiplies" : "");
         dit_free(m);
         pca_free(model_pca);
     } else if (pca) {
