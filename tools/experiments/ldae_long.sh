@@ -2,7 +2,8 @@
 # The longer-budget l-DAE runs of docs/ldae.md ("Beyond one epoch"): the class-conditional DiT baseline
 # (trajectory row 1) and l-DAE (row 11) at the same 3000-step budget (seeds 0 and 1), and l-DAE for 18000 steps with a
 # cosine schedule and flips; the pair at hidden 384 (1000 steps) and l-DAE there for 10000; the pair with the long
-# recipe at 6000 steps, and l-DAE with random resized crops; patch 2 beside patch 4 at 3000 steps; every run
+# recipe at 6000 steps (seeds 0 and 1), and l-DAE with random resized crops; patch 2 beside patch 4 at 3000 steps;
+# three more levers at 3000 steps (whitened tokenizer, weight decay 0.05, depth 12) and the probe's t; every run
 # probed at every block (`ddm probe --block all`, one forward pass).
 # bf16 matrix multiplies (needs AVX512_BF16). Skips what is done, so an interrupted study resumes; a run
 # stopped mid-training continues from its checkpoint (`--resume` keeps its total steps).
