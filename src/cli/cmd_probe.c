@@ -193,8 +193,6 @@ int cmd_probe(int argc, char **argv) {
     WdGrid grid = parse_wd_grid(wd_s, val_frac);
     cli_set_threads(threads);
     const Ops *ops = cli_precision(precision);   // a bad name or a CPU without AVX512_BF16 fails before any work
-    if (strcmp(precision, "fp32") && (!strcmp(baseline, "pixels") || !strcmp(baseline, "pca")))
-        ddm_fatal("--precision %s: --baseline %s uses no network", precision, baseline);
 
     enum { B_NONE, B_PIXELS, B_PCA, B_RANDOM } base;
     if (!strcmp(baseline, "none")) base = B_NONE;
@@ -206,6 +204,8 @@ int cmd_probe(int argc, char **argv) {
     if (base == B_PCA && !pca_path[0]) ddm_fatal("--baseline pca needs --pca FILE (a tokenizer written by ddm pca)");
     if (base != B_PCA && pca_path[0]) ddm_fatal("--pca is only used with --baseline pca");
     if ((base == B_PIXELS || base == B_PCA) && ckpt[0]) ddm_fatal("--baseline %s uses no network: drop --ckpt", baseline);
+    if ((base == B_PIXELS || base == B_PCA) && strcmp(precision, "fp32"))
+        ddm_fatal("--precision %s: --baseline %s uses no network", precision, baseline);
     if (ckpt[0] && is_pca_file(ckpt))
         ddm_fatal("%s is a PCA tokenizer (from ddm pca), not a ddm model checkpoint; pass it with --baseline pca --pca", ckpt);
     if (base == B_RANDOM && !ckpt[0] && (objective_parse(objective) < 0 || objective_parse(objective) == OBJ_DENOISE))

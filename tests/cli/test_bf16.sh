@@ -56,13 +56,11 @@ for p in fp32 bf16; do
     expect_ok "probe $p" $DDM probe --ckpt $TMP/a/ckpt.safetensors --block all --n-train 200 --n-test 100 --epochs 2 \
         --precision $p --json $TMP/p_$p.json --save-features $TMP/p_$p.safetensors
     $PY - $TMP/p_$p.safetensors $TMP/p_$p.npy <<'PYEOF'
-import json, struct, sys, numpy as np
-raw = open(sys.argv[1], "rb").read()
-n = struct.unpack("<Q", raw[:8])[0]
-h = json.loads(raw[8:8 + n])
-parts = [np.frombuffer(raw[8 + n + h[k]["data_offsets"][0]:8 + n + h[k]["data_offsets"][1]], np.float32)
-         for k in sorted(h) if k.startswith(("train_", "test_")) and not k.endswith("labels")]
-np.save(sys.argv[2], np.concatenate(parts))
+import sys, numpy as np
+sys.path.insert(0, "tools")
+import st
+t = st.load(sys.argv[1])[0]
+np.save(sys.argv[2], np.concatenate([t[k].ravel() for k in sorted(t) if not k.endswith("labels")]))
 PYEOF
 done
 check "bf16 probe features within 2% of fp32 (rel. L2)" close $TMP/p_bf16.npy $TMP/p_fp32.npy 0.02

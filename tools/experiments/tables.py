@@ -216,7 +216,6 @@ def ldae_tuned(root):
     block_table([(w, load(os.path.join(root, n, "probe_tuned_full.json"))) for n, w in TUNED_FULL_RUNS])
 
 
-
 def mean_std(xs):
     xs = [x for x in xs if x is not None]
     if not xs:
