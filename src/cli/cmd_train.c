@@ -59,6 +59,9 @@ int cmd_train(int argc, char **argv) {
         {"eval-classifier", ARG_STR, c.eval_classifier, sizeof c.eval_classifier, 0, 0, "--eval-every: the domain classifier of `ddm classifier train`", 0},
         {"eval-n", ARG_INT, &c.eval_n, 0, 2, 1e7, "--eval-every: samples (and reference images) per evaluation", 0},
         {"eval-steps", ARG_INT, &c.eval_steps, 0, 1, 100000, "--eval-every: Heun steps per sample (DDPM: ancestral steps)", 0},
+        {"monitor-blocks", ARG_STR, c.monitor_blocks, sizeof c.monitor_blocks, 0, 0, "blocks whose Dispersive mechanism is logged (feature rms, share of active pairs, Dispersive / diffusion gradient norms, effective rank), as --disp-blocks (default: the --disp-blocks blocks, also with --disp none)", 0},
+        {"erank-every", ARG_INT, &c.erank_every, 0, 0, 1e9, "steps between effective-rank measurements of the monitored blocks on a fixed batch (0 = off)", 0},
+        {"erank-n", ARG_INT, &c.erank_n, 0, 2, 100000, "images in the fixed effective-rank batch", 0},
         {"resume", ARG_STR, c.resume, sizeof c.resume, 0, 0, "continue from this checkpoint (its config wins; the run's total --steps too unless given)", 0},
         {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
         {"precision", ARG_STR, c.precision, sizeof c.precision, 0, 0, CLI_PRECISION_HELP "; weights, optimizer state and all other math stay fp32; recorded in the checkpoint (given with --resume: overrides it)", 0},
@@ -88,6 +91,7 @@ int cmd_train(int argc, char **argv) {
         r.log_every = c.log_every; r.ckpt_every = c.ckpt_every; r.keep_every = c.keep_every;
         r.eval_every = c.eval_every; r.eval_n = c.eval_n; r.eval_steps = c.eval_steps;
         strcpy(r.eval_classifier, c.eval_classifier);
+        strcpy(r.monitor_blocks, c.monitor_blocks); r.erank_every = c.erank_every; r.erank_n = c.erank_n;
         strcpy(r.out_dir, c.out_dir); strcpy(r.resume, c.resume);
         if (args_seen(&p, "precision")) strcpy(r.precision, c.precision);   // how to compute, not what
         c = r;

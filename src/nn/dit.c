@@ -431,6 +431,7 @@ void dit_backward(Dit *m, const float *d_out, float *const *extra_block_grads, f
                        a->f_mod + H, B, T, H, 2 * H);
     linear_backward(o, a->d_c, 0, m->g.f_ada_w, m->g.f_ada_b, a->d_mod, a->c_silu, m->w.f_ada_w, B, H, 2 * H);
     for (int k = D - 1; k >= 0; k--) {
+        if (m->block_grad_sumsq) m->block_grad_sumsq[k] = o->sumsq(a->d_x, (size_t)BT * H);
         if (extra_block_grads && extra_block_grads[k]) o->axpy(a->d_x, 1.0f, extra_block_grads[k], (size_t)BT * H);
         block_backward(m, k, k ? a->blk[k - 1].out : a->x0, B);
     }

@@ -82,6 +82,8 @@ typedef struct {
     DitWeights w, g;            // bound to params / grads
     DitActs a;
     int last_batch;             // batch of the last forward (backward uses it)
+    double *block_grad_sumsq;   // NULL, or [depth]: backward stores ||dL/d(block k output)||^2 as it arrives from
+                                // above, before extra_block_grads[k] is added (the Dispersive monitor reads it)
     int *last_y;                // host copy of the labels of the last forward
 } Dit;
 

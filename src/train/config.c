@@ -40,6 +40,8 @@ void train_config_defaults(TrainConfig *c) {
     c->log_every = 10;
     c->ckpt_every = 500;
     c->eval_n = 1000;
+    c->erank_every = 500;
+    c->erank_n = 256;
     c->eval_steps = 25;
     strcpy(c->precision, "fp32");
 }

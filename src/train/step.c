@@ -4,12 +4,14 @@
 #include "common.h"
 #include "loss/dispersive.h"
 #include "ops/profile.h"
+#include "train/monitor.h"
 
 void disp_setup_init(DispSetup *d, const Dit *m, int variant, float lambda, float tau, float eps,
                      const int *blocks, int n_blocks, int B) {
     d->variant = lambda == 0 ? -1 : variant;
     d->lambda = lambda; d->tau = tau; d->eps = eps;
     d->extra = xcalloc(m->cfg.depth, sizeof(float *));
+    d->mon = NULL;
     d->n_blocks = d->variant < 0 ? 0 : n_blocks;
     long D = (long)dit_num_tokens(&m->cfg) * m->cfg.hidden;
     for (int i = 0; i < d->n_blocks; i++) {
@@ -55,8 +57,13 @@ LossParts step_loss_and_grads(Dit *m, const Objective *o, DispSetup *d, const fl
     s.diff = objective_loss(o, out, target, t, B, c->in_channels, dit_out_channels(c), HW, d_out);
     s.disp = dispersive_forward_backward(m, d, B, &s.disp_seconds);
     s.total = s.diff + (d->n_blocks ? d->lambda * s.disp : 0);
+    if (d->mon && d->mon->due) {
+        monitor_after_forward(d->mon, m, B);
+        m->block_grad_sumsq = d->mon->block_grad_sumsq;
+    }
     ops_profile_phase(PHASE_BACKWARD);
     dit_backward(m, d_out, d->extra, d_xt);
+    m->block_grad_sumsq = NULL;
     ops_profile_phase(PHASE_OPTIMIZER);
     return s;
 }

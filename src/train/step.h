@@ -13,6 +13,7 @@ typedef struct {
     int n_blocks, blocks[DISP_MAX_BLOCKS];
     float *grad[DISP_MAX_BLOCKS];       // [B, T*H] scratch per chosen block
     float **extra;                      // depth pointers handed to dit_backward
+    struct Monitor *mon;                // NULL, or the mechanism monitor (train/monitor.h), measuring when due
 } DispSetup;
 
 // variant < 0 or lambda == 0 disables it; blocks are 0-based; scratch for batch B is allocated.

@@ -13,6 +13,7 @@
 #include "loss/dispersive.h"
 #include "rng.h"
 #include "train/checkpoint.h"
+#include "train/monitor.h"
 #include "train/train_eval.h"
 
 // Everything a run holds between steps.
@@ -35,6 +36,7 @@ typedef struct {
     char ckpt_path[600], log_path[600];
     FILE *log;
     TrainEval *eval;                         // --eval-every, or NULL
+    Monitor *mon;                            // the Dispersive mechanism monitor
 } Run;
 
 typedef struct { float loss, diff, disp, grad_norm, lr; double disp_seconds; } StepStats;
@@ -157,6 +159,14 @@ static void setup_dispersive(Run *r) {
         n = train_disp_blocks(c, blocks);
     }
     disp_setup_init(&r->disp, r->model, variant, c->disp_lambda, c->disp_tau, c->disp_eps, blocks, n, c->batch);
+    // The monitor watches the Dispersive blocks, or --monitor-blocks; with the loss off, the blocks it would use.
+    TrainConfig view = *c;
+    if (c->monitor_blocks[0]) snprintf(view.disp_blocks, sizeof view.disp_blocks, "%s", c->monitor_blocks);
+    int mb[DISP_MAX_BLOCKS], nm = train_disp_blocks(&view, mb);
+    if (nm > MONITOR_MAX_BLOCKS) ddm_fatal("--monitor-blocks: at most %d blocks", MONITOR_MAX_BLOCKS);
+    r->mon = monitor_create(r->model, mb, nm, variant, c->disp_lambda, n, c->disp_tau, c->disp_eps, c->erank_every,
+                            c->erank_n, &r->data, &r->obj);
+    r->disp.mon = r->mon;
 }
 
 static void setup_buffers(Run *r) {
@@ -209,8 +219,10 @@ static void log_step(Run *r, const StepStats *s, double img_s, double disp_share
     const TrainConfig *c = r->cfg;
     fprintf(r->log,
             "{\"step\":%lld,\"loss\":%.6g,\"loss_diff\":%.6g,\"loss_disp\":%.6g,\"grad_norm\":%.6g,\"lr\":%.6g,"
-            "\"img_per_s\":%.4g,\"disp_time_share\":%.4g}\n",
+            "\"img_per_s\":%.4g,\"disp_time_share\":%.4g",
             (long long)r->step, s->loss, s->diff, s->disp, s->grad_norm, s->lr, img_s, disp_share);
+    if (r->mon->due) monitor_write_step(r->mon, r->log);
+    fputs("}\n", r->log);
     fflush(r->log);
     double eta = img_s > 0 ? (double)(c->steps - r->step) * c->batch / img_s : 0;
     int tty = isatty(fileno(stderr));
@@ -298,6 +310,7 @@ int train_run(TrainConfig *c) {
     int64_t step_log = r.step;
     StepStats s = {0};
     while (r.step < c->steps && !g_stop) {
+        r.mon->due = (r.step + 1) % c->log_every == 0 || r.step + 1 == c->steps;
         s = train_step(&r);
         disp_s += s.disp_seconds;
         int final = r.step == c->steps;
@@ -305,6 +318,12 @@ int train_run(TrainConfig *c) {
             double dt = now_seconds() - t_log;
             log_step(&r, &s, (r.step - step_log) * c->batch / dt, disp_s / dt, final);
             t_log = now_seconds(); disp_s = 0; step_log = r.step;
+        }
+        if (c->erank_every > 0 && (r.step % c->erank_every == 0 || final)) {
+            fprintf(r.log, "{\"step\":%lld", (long long)r.step);
+            monitor_write_erank(r.mon, r.model, c->batch, r.log);
+            fputs("}\n", r.log);
+            fflush(r.log);
         }
         if (r.step % c->ckpt_every == 0 || final || keep_due(c, r.step)) save_checkpoint(&r);
         if (r.eval && (r.step % c->eval_every == 0 || final)) {
@@ -321,6 +340,7 @@ int train_run(TrainConfig *c) {
     }
     fclose(r.log);
     train_eval_free(r.eval);
+    monitor_free(r.mon);
     pca_free(r.pca);
     return g_stop ? 130 : 0;
 }

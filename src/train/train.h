@@ -47,6 +47,9 @@ typedef struct {
     int eval_every;              // 0 = off
     int eval_n, eval_steps;
     char eval_classifier[512];
+    // the Dispersive mechanism monitor (src/train/monitor.h); not part of the stored config
+    char monitor_blocks[64];     // "" = the Dispersive blocks (--disp-blocks, also when the loss is off)
+    int erank_every, erank_n;    // effective rank on a fixed batch of erank_n images every erank_every steps
     // compute
     char precision[8];           // fp32 | bf16: matrix multiplies in bf16 with fp32 accumulation (ops_cpu_bf16);
                                  // weights, optimizer state and all other math stay fp32
