@@ -28,7 +28,8 @@ void ddm_model_info(const ddm_model *m, int *channels, int *height, int *width, 
 // y is ignored (may be NULL) for unconditional models. SiT checkpoints take t in [0, 1] (data at 1);
 // DDPM checkpoints take the integer step in [0, 999] as a float.
 void ddm_model_forward(ddm_model *m, const float *x, const float *t, const int *y, int batch, float *out);
-// The output of block k (0-based) of the last forward, [batch, tokens, hidden]; valid until the next call.
+// The output of block k (0-based) of the last forward, [batch, tokens, hidden], copied to host memory the model
+// owns; valid until the next forward or ddm_model_free.
 const float *ddm_model_block_output(const ddm_model *m, int k);
 void ddm_model_free(ddm_model *m);
 

@@ -21,11 +21,14 @@ static void temps_unlink_all(void) {
     for (int i = 0; i < MAX_TEMPS; i++) if (g_temps[i]) { unlink(g_temps[i]); g_temps[i] = NULL; }
 }
 
+static const char *g_context;
+void ddm_error_context(const char *prefix) { g_context = prefix; }
+
 void ddm_fatal(const char *fmt, ...) {
     fflush(stdout);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "ddm: error: ");
+    fprintf(stderr, "ddm: error: %s", g_context ? g_context : "");
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);

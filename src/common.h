@@ -8,6 +8,9 @@
 // A user-facing failure: prints "ddm: error: <message>" on one line and exits with status 1.
 // Temp files registered with tmpfile_register are removed first, so nothing half-written is left.
 void ddm_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noreturn));
+// While set (not NULL), ddm_fatal's line starts with this text: what was being read, e.g. "ckpt.safetensors:
+// config: ", so that checks written for the command line name the file a bad value came from.
+void ddm_error_context(const char *prefix);
 // A programming error (should never happen): also prints the source file and line.
 #define DDM_BUG(...) ddm_bug(__FILE__, __LINE__, __VA_ARGS__)
 void ddm_bug(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));

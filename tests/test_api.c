@@ -5,7 +5,7 @@
 #include "nn/dit.h"
 #include "rng.h"
 #include "test.h"
-#include "train/checkpoint.h"
+#include "model/checkpoint.h"
 #include "train/train.h"
 
 int main(void) {

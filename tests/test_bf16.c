@@ -274,18 +274,20 @@ static void train_losses(const Ops *ops, float *loss, int steps) {
     disp_setup_init(&d, m, DISP_INFONCE_L2, 0.5f, 0.5f, 1.0f, &block, 1, B);
     OptimState os;
     optim_init(&os, m);
-    float x[B * n], noise[B * n], xt[B * n], target[B * n], out[B * n], dout[B * n], t[B];
-    int y[B];
+    StepBatch sb;
+    step_batch_init(&sb, m, B);
+    objective_bind(&obj, m->ops, B);
     Rng r;
     rng_init(&r, 11, 0);
     for (int s = 0; s < steps; s++) {
         for (int b = 0; b < B; b++) {   // four classes of smooth patterns
-            y[b] = rng_int(&r, 4);
-            t[b] = rng_uniform(&r);
-            for (int i = 0; i < n; i++) x[b * n + i] = 0.8f * sinf((float)(y[b] + 1) * (i % 8) * 0.4f + (i / 8) * 0.3f * y[b]);
+            int y = sb.h_y[b] = rng_int(&r, 4);
+            sb.h_t[b] = rng_uniform(&r);
+            for (int i = 0; i < n; i++) sb.h_x[b * n + i] = 0.8f * sinf((float)(y + 1) * (i % 8) * 0.4f + (i / 8) * 0.3f * y);
         }
-        rng_normal_fill(&r, noise, B * n);
-        LossParts lp = step_loss_and_grads(m, &obj, &d, x, noise, t, y, B, xt, target, out, dout, NULL);
+        rng_normal_fill(&r, sb.h_noise, B * n);
+        step_upload(&sb, m, B);
+        LossParts lp = step_loss_and_grads(m, &obj, &d, &sb, B, NULL);
         loss[s] = lp.diff;
         optim_clip(m, 1.0f);
         optim_adamw(m, &os, s, 1e-3f, 0.9f, 0.999f, 1e-8f, 0);
@@ -293,6 +295,8 @@ static void train_losses(const Ops *ops, float *loss, int steps) {
     }
     optim_free(&os, m);
     disp_setup_free(&d, m);
+    step_batch_free(&sb);
+    objective_unbind(&obj);
     dit_free(m);
 }
 
@@ -319,16 +323,19 @@ static void test_training(void) {
 
 static void test_precision_names(void) {
     const char *err;
-    CHECK(ops_cpu_precision("fp32", &err) == &ops_cpu && !err, "fp32 -> ops_cpu");
-    CHECK(ops_cpu_precision("bf16", &err) == &ops_cpu_bf16 && !err, "bf16 -> ops_cpu_bf16");
-    CHECK(ops_cpu_precision("fp16", &err) == NULL && err, "unknown precision refused");
+    CHECK(ops_select("cpu", "fp32", &err) == &ops_cpu && !err, "fp32 -> ops_cpu");
+    CHECK(ops_select("cpu", "bf16", &err) == &ops_cpu_bf16 && !err, "bf16 -> ops_cpu_bf16");
+    CHECK(ops_select("cpu", "fp16", &err) == NULL && err && strstr(err, "--precision fp16: expected fp32 or bf16"),
+          "unknown precision refused");
+    const Ops *iso = ops_select("cpu-isolated", "bf16", &err);
+    CHECK(iso && !strcmp(iso->device, "cpu-isolated") && !strcmp(iso->precision, "bf16"), "cpu-isolated at bf16");
 }
 
 int main(void) {
     rng_init(&g_rng, 2024, 16);
     if (!gemm_bf16_supported()) {
         const char *err;
-        CHECK(ops_cpu_precision("bf16", &err) == NULL && err, "bf16 refused without AVX512_BF16");
+        CHECK(ops_select("cpu", "bf16", &err) == NULL && err, "bf16 refused without AVX512_BF16");
         printf("test_bf16: skipped: this CPU has no AVX512_BF16 (avx512_bf16 in /proc/cpuinfo)\n");
         TEST_MAIN_END();
     }

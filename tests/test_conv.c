@@ -7,7 +7,7 @@
 #include <unistd.h>
 #include "data/dataset.h"
 #include "eval/classifier.h"
-#include "nn/conv.h"
+#include "eval/cnn_kernels.h"
 #include "rng.h"
 #include "test.h"
 

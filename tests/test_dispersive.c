@@ -1,5 +1,6 @@
 // Dispersive loss: finite-difference gradients, a naive reference written from the definitions,
 // float vs double agreement, edge cases and the by-name public entry point.
+#include "ddm.h"
 #include "loss/dispersive.h"
 #include "rng.h"
 #include "test.h"

@@ -11,7 +11,7 @@
 #include "rng.h"
 #include "test.h"
 #include "tok/pca.h"
-#include "train/checkpoint.h"
+#include "model/checkpoint.h"
 
 enum { C = 2, H = 4, W = 6, P = 2, D = P * P * C, DK = 3, B = 3, T = (H / P) * (W / P), N = C * H * W };
 

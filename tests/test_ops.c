@@ -2,6 +2,7 @@
 // CPU kernels), float32 vs float64 agreement, and adjoint identities of the index shuffles.
 #include <string.h>
 #include "ops/cpu/cpu_kernels.h"
+#include "ops/ops_internal.h"
 #include "ops/ops.h"
 #include "rng.h"
 #include "test.h"
@@ -76,21 +77,30 @@ static double att_loss(void *p) {
 }
 static void test_attention(void) {
     enum { B = 2, T = 4, C = 6, NH = 3 };
-    double qkv[B * T * 3 * C], R[B * T * C], out[B * T * C], att[B * NH * T * T], scratch[B * NH * T * T];
+    double qkv[B * T * 3 * C], R[B * T * C], out[B * T * C], lse[B * NH * T];
     double dqkv[B * T * 3 * C];
-    Att c = {B, T, C, NH, qkv, R, out, att};
+    CHECK(cpu_attention_saved(B, T, C, NH) == (size_t)B * NH * T, "the CPU attention keeps one statistic per row");
+    Att c = {B, T, C, NH, qkv, R, out, lse};
     randn(qkv, B * T * 3 * C, 1); randn(R, B * T * C, 1);
     att_loss(&c);
-    attention_bwd_f64(dqkv, scratch, R, qkv, att, B, T, C, NH);
+    attention_bwd_f64(dqkv, R, qkv, out, lse, B, T, C, NH);
     CHECK(fd_check(att_loss, &c, qkv, dqkv, B * T * 3 * C, "attention dqkv"), "attention dqkv");
-    // softmax rows sum to one
+    // the saved statistic is each row's log-sum-exp of the scaled scores q_i . k_j / sqrt(head dim)
+    int hd = C / NH;
     double worst = 0;
-    for (int r = 0; r < B * NH * T; r++) {
-        double s = 0;
-        for (int j = 0; j < T; j++) s += att[r * T + j];
-        worst = fmax(worst, fabs(s - 1));
-    }
-    CHECK(worst < 1e-12, "attention rows sum to 1 (off by %g)", worst);
+    for (int b = 0; b < B; b++)
+        for (int h = 0; h < NH; h++)
+            for (int i = 0; i < T; i++) {
+                double s = 0;
+                for (int j = 0; j < T; j++) {
+                    double d = 0;
+                    for (int k = 0; k < hd; k++)
+                        d += qkv[(b * T + i) * 3 * C + h * hd + k] * qkv[(b * T + j) * 3 * C + C + h * hd + k];
+                    s += exp(d / sqrt((double)hd));
+                }
+                worst = fmax(worst, fabs(lse[(b * NH + h) * T + i] - log(s)));
+            }
+    CHECK(worst < 1e-12, "attention's saved row statistic is the log-sum-exp (off by %g)", worst);
 }
 
 // ---------------------------------------------------------------- pointwise activations
@@ -161,8 +171,8 @@ static void test_patch_adjoints(void) {
 // ---------------------------------------------------------------- float kernels agree with double
 static void test_f32_matches_f64(void) {
     enum { B = 2, T = 5, C = 8, NH = 2 };
-    double qkv[B * T * 3 * C], out[B * T * C], att[B * NH * T * T];
-    float qf[B * T * 3 * C], of[B * T * C], af[B * NH * T * T], ref[B * T * C];
+    double qkv[B * T * 3 * C], out[B * T * C], att[B * NH * T];
+    float qf[B * T * 3 * C], of[B * T * C], af[B * NH * T], ref[B * T * C];
     randn(qkv, B * T * 3 * C, 1);
     for (int i = 0; i < B * T * 3 * C; i++) qf[i] = (float)qkv[i];
     attention_fwd_f64(out, att, qkv, B, T, C, NH);

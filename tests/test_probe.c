@@ -90,11 +90,11 @@ static Dit *tiny_dit(int num_classes) {
     Dit *m = dit_create(&c, &ops_cpu);
     dit_init(m, 3);
     float *h = xmalloc(m->total * sizeof(float));
-    m->ops->to_host(h, m->params, m->total);
+    ops_download_f32(m->ops, h, m->params, m->total);
     Rng r;
     rng_init(&r, 4, 0);
     for (size_t i = 0; i < m->total; i++) h[i] += 0.1f * rng_normal(&r);
-    m->ops->to_device(m->params, h, m->total);
+    ops_upload_f32(m->ops, m->params, h, m->total);
     free(h);
     return m;
 }

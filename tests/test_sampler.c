@@ -2,7 +2,7 @@
 // E[x1 - x0 | x_t] (SiT) and the exact noise prediction E[eps | x_t] (DDPM) are affine in x_t
 // (Gaussian conditioning) and every sampler must return samples with mean MU and std S.
 #include "sample/sampler.h"
-#include "sample/schedule.h"
+#include "schedule/schedule.h"
 #include "rng.h"
 #include "test.h"
 #include <string.h>

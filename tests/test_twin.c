@@ -7,9 +7,10 @@
 #include <cjson/cJSON.h>
 #include <string.h>
 #include "io/safetensors.h"
+#include "ddm.h"
 #include "loss/dispersive.h"
 #include "nn/dit.h"
-#include "train/checkpoint.h"
+#include "model/checkpoint.h"
 #include "train/step.h"
 #include "train/train.h"
 #include "test.h"
@@ -95,11 +96,18 @@ static void run_case(const char *name) {
     DispSetup d;
     disp_setup_init(&d, m, variant, (float)jnum(cfg, "disp_lambda"), (float)jnum(cfg, "disp_tau"),
                     (float)jnum(cfg, "disp_eps"), blocks, nb, B);
-    float *xt = malloc(B * n * 4), *target = malloc(B * n * 4), *out = malloc(B * nout * 4), *d_out = malloc(B * nout * 4);
-    float *d_xt = malloc(B * n * 4);
-    LossParts lp = step_loss_and_grads(m, &obj, &d, x, noise, t, y, B, xt, target, out, d_out, d_xt);
-    CHECK(cmp(f, "out.xt", xt, B * n, 1e-6, 1e-5), "%s: objective input x_t", name);
-    CHECK(cmp(f, "out.target", target, B * n, 1e-6, 1e-5), "%s: objective target", name);
+    StepBatch sb;   // ops_cpu: the batch's device buffers are host memory the test reads directly
+    step_batch_init(&sb, m, B);
+    memcpy(sb.h_x, x, (size_t)B * n * 4);
+    memcpy(sb.h_noise, noise, (size_t)B * n * 4);
+    memcpy(sb.h_t, t, (size_t)B * 4);
+    memcpy(sb.h_y, y, (size_t)B * sizeof(int));
+    step_upload(&sb, m, B);
+    objective_bind(&obj, m->ops, B);
+    float *out = sb.out, *d_xt = malloc(B * n * 4);
+    LossParts lp = step_loss_and_grads(m, &obj, &d, &sb, B, d_xt);
+    CHECK(cmp(f, "out.xt", sb.xt, B * n, 1e-6, 1e-5), "%s: objective input x_t", name);
+    CHECK(cmp(f, "out.target", sb.target, B * n, 1e-6, 1e-5), "%s: objective target", name);
     CHECK(cmp(f, "out.temb", m->a.t_emb, B * H, 1e-5, 1e-4), "%s: timestep embedding", name);
     CHECK(cmp(f, "out.c", m->a.c, B * H, 1e-5, 1e-4), "%s: conditioning", name);
     for (int k = 0; k < c.depth; k++) {
@@ -128,7 +136,7 @@ static void run_case(const char *name) {
     optim_init(&os, m);
     float losses[16], norms[16];
     for (int s = 0; s < steps; s++) {
-        lp = step_loss_and_grads(m, &obj, &d, x, noise, t, y, B, xt, target, out, d_out, NULL);
+        lp = step_loss_and_grads(m, &obj, &d, &sb, B, NULL);
         losses[s] = lp.total;
         norms[s] = optim_clip(m, (float)jnum(ad, "clip"));
         optim_adamw(m, &os, s, (float)jnum(ad, "lr"), (float)jnum(ad, "beta1"), (float)jnum(ad, "beta2"),
@@ -151,7 +159,9 @@ static void run_case(const char *name) {
     CHECK(bad_e == 0, "%s: %d EMA tensors differ after %d steps", name, bad_e, steps);
     optim_free(&os, m);
     disp_setup_free(&d, m);
-    free(xt); free(target); free(out); free(d_out); free(d_xt);
+    free(d_xt);
+    step_batch_free(&sb);
+    objective_unbind(&obj);
     cJSON_Delete(cfg);
     dit_free(m);
     pca_free(pca);

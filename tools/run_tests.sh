@@ -1,6 +1,8 @@
 #!/usr/bin/env bash
-# Runs every built C test binary (build/tests/test_*) and the CLI tests (tests/cli/*.sh),
-# then prints one closing line "N passed, N failed" summed over all of them.
+# Runs every built C test binary (build/tests/test_*) and the CLI tests (tests/cli/*.sh) twice, once on each
+# CPU device (DDM_DEVICE=cpu, then cpu-isolated, whose memory the host cannot read: a leak across the device
+# boundary crashes there), then prints one closing line "N passed, N failed" summed over all of them.
+# DEVICES="cpu" runs the CLI tests on one device only.
 set -u
 cd "$(dirname "$0")/.."
 pass=0; fail=0; bad=()
@@ -22,10 +24,12 @@ for t in build/tests/test_*; do
     echo "== $t"
     run_one "$t" "$t"
 done
-for t in tests/cli/test_*.sh; do
-    [ -f "$t" ] || continue
-    echo "== $t"
-    run_one "$t" bash "$t"
+for dev in ${DEVICES:-cpu cpu-isolated}; do
+    for t in tests/cli/test_*.sh; do
+        [ -f "$t" ] || continue
+        echo "== $t (DDM_DEVICE=$dev)"
+        run_one "$t ($dev)" env DDM_DEVICE="$dev" bash "$t"
+    done
 done
 [ ${#bad[@]} -gt 0 ] && echo "failing: ${bad[*]}"
 echo "$pass passed, $fail failed"

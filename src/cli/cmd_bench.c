@@ -8,14 +8,14 @@
 #include <sys/resource.h>
 #include <sys/wait.h>
 #include <unistd.h>
-#include "cli/args.h"
+#include "config/args.h"
 #include "cli/cli.h"
 #include "common.h"
 #include "loss/dispersive.h"
 #include "nn/dit.h"
 #include "ops/profile.h"
 #include "rng.h"
-#include "train/generate.h"
+#include "infer/generate.h"
 #include "train/step.h"
 
 typedef struct { const char *name; DitConfig m; int batch; } BenchConfig;
@@ -80,17 +80,17 @@ static BenchResult run_config(const BenchConfig *bc, const BenchOpts *o) {
     Dit *m = dit_create(c, ops_profile_wrap(o->ops));
     dit_init(m, 0);
     long n = (long)c->in_channels * c->height * c->width;
-    float *x = xmalloc(B * n * 4), *noise = xmalloc(B * n * 4), *xt = xmalloc(B * n * 4), *target = xmalloc(B * n * 4);
-    long nout = (long)dit_out_channels(c) * c->height * c->width;
-    float *out = xmalloc(B * nout * 4), *d_out = xmalloc(B * nout * 4), t[4096];
-    int y[4096];
+    StepBatch sb;   // one fixed batch, uploaded once (the timed steps are the device's work)
+    step_batch_init(&sb, m, B);
     Rng rng;
     rng_init(&rng, 1, 2);
-    for (long i = 0; i < B * n; i++) x[i] = 2 * rng_uniform(&rng) - 1;
-    rng_normal_fill(&rng, noise, B * n);
-    for (int b = 0; b < B; b++) { t[b] = rng_uniform(&rng); y[b] = rng_int(&rng, c->num_classes); }
+    for (long i = 0; i < B * n; i++) sb.h_x[i] = 2 * rng_uniform(&rng) - 1;
+    rng_normal_fill(&rng, sb.h_noise, B * n);
+    for (int b = 0; b < B; b++) { sb.h_t[b] = rng_uniform(&rng); sb.h_y[b] = rng_int(&rng, c->num_classes); }
+    step_upload(&sb, m, B);
     Objective obj;
     objective_init(&obj, OBJ_SIT_LINEAR);
+    objective_bind(&obj, m->ops, B);
     int block = c->depth / 4 > 0 ? c->depth / 4 - 1 : 0;   // the paper's default block
     DispSetup d;
     disp_setup_init(&d, m, DISP_INFONCE_L2, 0.5f, 0.5f, 1.0f, &block, 1, B);
@@ -99,12 +99,13 @@ static BenchResult run_config(const BenchConfig *bc, const BenchOpts *o) {
     double t0 = 0, disp_s = 0;
     for (int s = 0; s < o->warmup + o->steps; s++) {
         if (s == o->warmup) { ops_profile_reset(); t0 = now_seconds(); disp_s = 0; }
-        LossParts lp = step_loss_and_grads(m, &obj, &d, x, noise, t, y, B, xt, target, out, d_out, NULL);
+        LossParts lp = step_loss_and_grads(m, &obj, &d, &sb, B, NULL);
         disp_s += lp.disp_seconds;
         optim_clip(m, 1.0f);
         optim_adamw(m, &os, s, 1e-4f, 0.9f, 0.999f, 1e-8f, 0);
         optim_ema(m, &os, 0.9999f);
     }
+    m->ops->synchronize();
     double dt = now_seconds() - t0;
     r.step_ms = 1e3 * dt / o->steps;
     r.img_s = B * o->steps / dt;
@@ -189,23 +190,24 @@ static void run_twin(const BenchConfig *bc, const BenchOpts *o, BenchResult *r) 
 }
 
 int cmd_bench(int argc, char **argv) {
-    char which[32] = "all", json[512] = "", precision[8] = "fp32";
+    char which[32] = "all", json[512] = "", precision[8] = "fp32", device[16] = "";
     int gemm = 0;
     BenchOpts o = {.steps = 5, .warmup = 2, .sample_steps = 50, .sample_n = 16, .threads = 0, .twin = 1,
                    .gemm_reps = 10};
     ArgSpec specs[] = {
-        {"model", ARG_STR, which, sizeof which, 0, 0, "tiny | S/4 | B/4 | all", 0},
-        {"steps", ARG_INT, &o.steps, 0, 1, 100000, "timed training steps per configuration", 0},
-        {"warmup", ARG_INT, &o.warmup, 0, 0, 100000, "untimed steps first", 0},
-        {"sample-steps", ARG_INT, &o.sample_steps, 0, 0, 100000, "Heun steps of the sampling benchmark (0 = skip)", 0},
-        {"sample-n", ARG_INT, &o.sample_n, 0, 1, 65536, "images in the sampling benchmark (at most the batch)", 0},
-        {"twin", ARG_BOOL, &o.twin, 0, 0, 1, "also time the PyTorch twin (needs python3-torch)", 0},
-        {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON", 0},
-        {"threads", ARG_INT, &o.threads, 0, 0, 1024, "threads (0 = all cores)", 0},
-        {"precision", ARG_STR, precision, sizeof precision, 0, 0, CLI_PRECISION_HELP "; the twin stays fp32", 0},
-        {"gemm", ARG_BOOL, &gemm, 0, 0, 1, "instead: time each matrix multiply of a training step in fp32 (sgemm) and bf16, GFLOP/s", 0},
-        {"gemm-reps", ARG_INT, &o.gemm_reps, 0, 1, 100000, "--gemm: timed calls per matrix multiply (the best counts)", 0},
-        {"cpu-clock", ARG_BOOL, &o.cpu_clock, 0, 0, 1, "--gemm with --threads 1: time by the thread's CPU clock (leaves out time descheduled on a busy machine)", 0},
+        {"model", ARG_STR, which, sizeof which, 0, 0, "tiny | S/4 | B/4 | all", 0, NULL},
+        {"steps", ARG_INT, &o.steps, 0, 1, 100000, "timed training steps per configuration", 0, NULL},
+        {"warmup", ARG_INT, &o.warmup, 0, 0, 100000, "untimed steps first", 0, NULL},
+        {"sample-steps", ARG_INT, &o.sample_steps, 0, 0, 100000, "Heun steps of the sampling benchmark (0 = skip)", 0, NULL},
+        {"sample-n", ARG_INT, &o.sample_n, 0, 1, 65536, "images in the sampling benchmark (at most the batch)", 0, NULL},
+        {"twin", ARG_BOOL, &o.twin, 0, 0, 1, "also time the PyTorch twin (needs python3-torch)", 0, NULL},
+        {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON", 0, NULL},
+        {"threads", ARG_INT, &o.threads, 0, 0, 1024, "threads (0 = all cores)", 0, NULL},
+        {"precision", ARG_STR, precision, sizeof precision, 0, 0, CLI_PRECISION_HELP "; the twin stays fp32", 0, NULL},
+        CLI_DEVICE_FLAG(device),
+        {"gemm", ARG_BOOL, &gemm, 0, 0, 1, "instead: time each matrix multiply of a training step in fp32 (sgemm) and bf16, GFLOP/s", 0, NULL},
+        {"gemm-reps", ARG_INT, &o.gemm_reps, 0, 1, 100000, "--gemm: timed calls per matrix multiply (the best counts)", 0, NULL},
+        {"cpu-clock", ARG_BOOL, &o.cpu_clock, 0, 0, 1, "--gemm with --threads 1: time by the thread's CPU clock (leaves out time descheduled on a busy machine)", 0, NULL},
     };
     ArgParser p = {"bench", "Time training and sampling on fixed configurations, beside the PyTorch twin.", specs,
                    sizeof specs / sizeof specs[0]};
@@ -213,9 +215,9 @@ int cmd_bench(int argc, char **argv) {
     if (o.threads == 0) o.threads = (int)sysconf(_SC_NPROCESSORS_ONLN);
     cli_set_threads(o.threads);
     o.precision = precision;
-    o.ops = cli_precision(precision);
+    o.ops = cli_ops(device, precision);
     const char *core = getenv("OPENBLAS_CORETYPE");
-    printf("ddm bench: %d threads, OPENBLAS_CORETYPE=%s, %s, precision %s\n", o.threads, core ? core : "(unset)",
+    printf("ddm bench: device %s, %d threads, OPENBLAS_CORETYPE=%s, %s, precision %s\n", o.ops->device, o.threads, core ? core : "(unset)",
            openblas_get_config(), gemm ? "fp32 and bf16" : precision);
     if (gemm) {
         int ran = 0;

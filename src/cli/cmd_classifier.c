@@ -2,7 +2,7 @@
 // Frechet distance uses (SPEC §2 Evaluation), or report a saved one's test accuracy.
 #include <stdio.h>
 #include <string.h>
-#include "cli/args.h"
+#include "config/args.h"
 #include "cli/cli.h"
 #include "common.h"
 #include "data/dataset.h"
@@ -20,20 +20,20 @@ static int classifier_train_cmd(int argc, char **argv) {
     ClassifierOpts o = classifier_default_opts();
     int threads = 0, n_train = 0, n_test = 0;
     ArgSpec specs[] = {
-        {"data", ARG_STR, data, sizeof data, 0, 0, "directory with Fashion-MNIST IDX files", 0},
-        {"arch", ARG_STR, arch, sizeof arch, 0, 0, "stages: conv3x3-BN-ReLU output channels, M = 2x2 max-pool (comma-separated)", 0},
-        {"epochs", ARG_INT, &o.epochs, 0, 1, 100000, "training epochs (the defaults, 20 at --lr 0.08, reached 93.70% test accuracy; 15 at 0.05 gave 92.86%)", 0},
-        {"batch", ARG_INT, &o.batch, 0, 2, 1 << 20, "batch size", 0},
-        {"lr", ARG_FLOAT, &o.lr, 0, 0, 100, "peak learning rate (SGD, Nesterov momentum; warmup then cosine to 0)", 0},
-        {"momentum", ARG_FLOAT, &o.momentum, 0, 0, 0.999, "SGD momentum", 0},
-        {"weight-decay", ARG_FLOAT, &o.weight_decay, 0, 0, 1, "weight decay on conv and linear weights", 0},
-        {"warmup", ARG_INT, &o.warmup, 0, 0, 1 << 30, "linear warmup steps (at most a fifth of the run)", 0},
-        {"augment", ARG_INT, &o.augment, 0, 0, 1, "random horizontal flip and +-2 px shifts (1 = on)", 0},
-        {"seed", ARG_U64, &o.seed, 0, 0, 1.8e19, "seed of the initialisation, shuffling and augmentation", 0},
-        {"n-train", ARG_INT, &n_train, 0, 0, 1 << 30, "train on the first N training images (0 = all)", 0},
-        {"n-test", ARG_INT, &n_test, 0, 0, 1 << 30, "evaluate on the first N test images (0 = all)", 0},
-        {"out", ARG_STR, out, sizeof out, 0, 0, "output classifier (.safetensors)", 0},
-        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+        {"data", ARG_STR, data, sizeof data, 0, 0, "directory with Fashion-MNIST IDX files", 0, NULL},
+        {"arch", ARG_STR, arch, sizeof arch, 0, 0, "stages: conv3x3-BN-ReLU output channels, M = 2x2 max-pool (comma-separated)", 0, NULL},
+        {"epochs", ARG_INT, &o.epochs, 0, 1, 100000, "training epochs (the defaults, 20 at --lr 0.08, reached 93.70% test accuracy; 15 at 0.05 gave 92.86%)", 0, NULL},
+        {"batch", ARG_INT, &o.batch, 0, 2, 1 << 20, "batch size", 0, NULL},
+        {"lr", ARG_FLOAT, &o.lr, 0, 0, 100, "peak learning rate (SGD, Nesterov momentum; warmup then cosine to 0)", 0, NULL},
+        {"momentum", ARG_FLOAT, &o.momentum, 0, 0, 0.999, "SGD momentum", 0, NULL},
+        {"weight-decay", ARG_FLOAT, &o.weight_decay, 0, 0, 1, "weight decay on conv and linear weights", 0, NULL},
+        {"warmup", ARG_INT, &o.warmup, 0, 0, 1 << 30, "linear warmup steps (at most a fifth of the run)", 0, NULL},
+        {"augment", ARG_INT, &o.augment, 0, 0, 1, "random horizontal flip and +-2 px shifts (1 = on)", 0, NULL},
+        {"seed", ARG_U64, &o.seed, 0, 0, 1.8e19, "seed of the initialisation, shuffling and augmentation", 0, NULL},
+        {"n-train", ARG_INT, &n_train, 0, 0, 1 << 30, "train on the first N training images (0 = all)", 0, NULL},
+        {"n-test", ARG_INT, &n_test, 0, 0, 1 << 30, "evaluate on the first N test images (0 = all)", 0, NULL},
+        {"out", ARG_STR, out, sizeof out, 0, 0, "output classifier (.safetensors)", 0, NULL},
+        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0, NULL},
     };
     ArgParser ap = {"classifier train",
                     "Train the domain classifier (CNN) on Fashion-MNIST; its penultimate features serve the FID.",
@@ -65,10 +65,10 @@ static int classifier_eval_cmd(int argc, char **argv) {
     char data[512] = DDM_FASHION_MNIST_DIR, ckpt[512] = "";
     int threads = 0, n_test = 0;
     ArgSpec specs[] = {
-        {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "classifier (.safetensors)", 0},
-        {"data", ARG_STR, data, sizeof data, 0, 0, "directory with Fashion-MNIST IDX files", 0},
-        {"n-test", ARG_INT, &n_test, 0, 0, 1 << 30, "evaluate on the first N test images (0 = all)", 0},
-        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+        {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "classifier (.safetensors)", 0, NULL},
+        {"data", ARG_STR, data, sizeof data, 0, 0, "directory with Fashion-MNIST IDX files", 0, NULL},
+        {"n-test", ARG_INT, &n_test, 0, 0, 1 << 30, "evaluate on the first N test images (0 = all)", 0, NULL},
+        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0, NULL},
     };
     ArgParser ap = {"classifier eval", "Print a saved classifier's accuracy on the Fashion-MNIST test split.", specs,
                     sizeof specs / sizeof specs[0]};

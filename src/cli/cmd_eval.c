@@ -5,7 +5,7 @@
 // for the real test split against the same reference, at the same sample count.
 #include <stdlib.h>
 #include <string.h>
-#include "cli/args.h"
+#include "config/args.h"
 #include "cli/cli.h"
 #include "common.h"
 #include "data/dataset.h"
@@ -14,8 +14,8 @@
 #include "eval/inception.h"
 #include "eval/metrics.h"
 #include "io/imageset.h"
-#include "train/generate.h"
-#include "train/model_load.h"
+#include "infer/generate.h"
+#include "model/model_load.h"
 
 typedef struct { double fd, kid, kid_std, precision, recall; } SetScores;
 
@@ -46,34 +46,38 @@ static SetScores score(const float *ref, const float *set, int n, int dim, const
 
 int cmd_eval(int argc, char **argv) {
     char cls_path[512] = "", feat_kind[16] = "cnn", inc_path[512] = "", inc_flavour[16] = "fid", samples[512] = "", ckpt[512] = "", data[512] = DDM_FASHION_MNIST_DIR, json[512] = "";
+    char device[16] = "", precision[8] = "fp32";
     int n = 10000, raw = 0, kid_subsets = 100, kid_size = 1000, k = 3, threads = 0;
     GenerateOpts g;
     generate_opts_defaults(&g);
     ArgSpec specs[] = {
         {"features", ARG_STR, feat_kind, sizeof feat_kind, 0, 0,
-         "cnn: the domain classifier (FD-CNN) | inception: Inception-v3 2048-d pool features (FID)", 0},
-        {"classifier", ARG_STR, cls_path, sizeof cls_path, 0, 0, "--features cnn: the classifier from `ddm classifier train`", 0},
+         "cnn: the domain classifier (FD-CNN) | inception: Inception-v3 2048-d pool features (FID)", 0, NULL},
+        {"classifier", ARG_STR, cls_path, sizeof cls_path, 0, 0, "--features cnn: the classifier from `ddm classifier train`", 0, NULL},
         {"inception", ARG_STR, inc_path, sizeof inc_path, 0, 0,
-         "--features inception: weights (.safetensors from tools/inception_convert.py)", 0},
+         "--features inception: weights (.safetensors from tools/inception_convert.py)", 0, NULL},
         {"inception-flavour", ARG_STR, inc_flavour, sizeof inc_flavour, 0, 0,
-         "fid: pytorch-fid's FID blocks (TF FID weights) | torchvision: torchvision's blocks", 0},
+         "fid: pytorch-fid's FID blocks (TF FID weights) | torchvision: torchvision's blocks", 0, NULL},
         {"samples", ARG_STR, samples, sizeof samples, 0, 0, "images: .npy/.npz (FILE.npz:NAME picks an array, default arr_0) of "
-         "float [N,C,H,W] in [-1,1] or uint8 [N,H,W,C] in [0,255]; or a directory of PNGs", 0},
-        {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "or generate the images from this checkpoint", 0},
-        {"n", ARG_INT, &n, 0, 2, 1e7, "images per set (the reference and the real test set use as many)", 0},
+         "float [N,C,H,W] in [-1,1] or uint8 [N,H,W,C] in [0,255]; or a directory of PNGs", 0, NULL},
+        {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "or generate the images from this checkpoint", 0, NULL},
+        {"n", ARG_INT, &n, 0, 2, 1e7, "images per set (the reference and the real test set use as many)", 0, NULL},
         CLI_GENERATE_FLAGS(g, raw),   // used with --ckpt
-        {"seed", ARG_U64, &g.seed, 0, 0, 1.8e19, "seed of the generated samples and of the reference draw", 0},
-        {"data", ARG_STR, data, sizeof data, 0, 0, "Fashion-MNIST directory (reference: train split; baseline: test split)", 0},
-        {"kid-subsets", ARG_INT, &kid_subsets, 0, 1, 100000, "KID: number of subsets", 0},
-        {"kid-size", ARG_INT, &kid_size, 0, 2, 1e7, "KID: subset size", 0},
-        {"k", ARG_INT, &k, 0, 1, 1000, "precision/recall: k of the k-NN radii", 0},
-        {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON", 0},
-        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+        {"seed", ARG_U64, &g.seed, 0, 0, 1.8e19, "seed of the generated samples and of the reference draw", 0, NULL},
+        {"data", ARG_STR, data, sizeof data, 0, 0, "Fashion-MNIST directory (reference: train split; baseline: test split)", 0, NULL},
+        {"kid-subsets", ARG_INT, &kid_subsets, 0, 1, 100000, "KID: number of subsets", 0, NULL},
+        {"kid-size", ARG_INT, &kid_size, 0, 2, 1e7, "KID: subset size", 0, NULL},
+        {"k", ARG_INT, &k, 0, 1, 1000, "precision/recall: k of the k-NN radii", 0, NULL},
+        {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON", 0, NULL},
+        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0, NULL},
+        CLI_DEVICE_FLAG(device),      // used with --ckpt
+        {"precision", ARG_STR, precision, sizeof precision, 0, 0, CLI_PRECISION_HELP " when generating with --ckpt (fp32 unless given)", 0, NULL},
     };
     ArgParser p = {"eval", "Fréchet distance (FD-CNN on classifier features, or FID on Inception-v3 features), KID and "
                    "precision/recall of generated images.", specs, sizeof specs / sizeof specs[0]};
     args_parse(&p, argc, argv);
     cli_set_threads(threads);
+    const Ops *ops = cli_ops(device, precision);   // a bad --device or --precision fails before any work
     int use_inc = !strcmp(feat_kind, "inception");
     if (!use_inc && strcmp(feat_kind, "cnn") != 0) ddm_fatal("--features '%s': expected cnn or inception", feat_kind);
     int flavour = inception_flavour_parse(inc_flavour);
@@ -102,7 +106,7 @@ int cmd_eval(int argc, char **argv) {
         set = imageset_load(samples);
     } else {
         TrainConfig tc;
-        Dit *m = model_load(ckpt, !raw, &tc);
+        Dit *m = model_load(ckpt, !raw, ops, &tc);
         generate_resolve(&g, m, &tc, ckpt);
         fprintf(stderr, "ddm eval: generating %d samples (%s, %d steps, cfg %g)\n", n, g.sampler, g.steps, g.cfg_scale);
         set = (ImageSet){n, m->cfg.in_channels, m->cfg.height, m->cfg.width, generate_samples(m, &tc, &g, n, NULL)};

@@ -1,7 +1,7 @@
 // ddm pca: fit a patch-wise PCA tokenizer (l-DAE, SPEC §1.2) on randomly sampled Fashion-MNIST
 // patches, print the explained variance per kept component and save it as safetensors.
 #include <string.h>
-#include "cli/args.h"
+#include "config/args.h"
 #include "cli/cli.h"
 #include "common.h"
 #include "data/dataset.h"
@@ -12,16 +12,16 @@ int cmd_pca(int argc, char **argv) {
     int patch = 4, dim = 16, patches = 100000, center = 1, whiten = 0, threads = 0;
     uint64_t seed = 0;
     ArgSpec specs[] = {
-        {"data", ARG_STR, data, sizeof data, 0, 0, "directory with Fashion-MNIST IDX files", 0},
-        {"split", ARG_STR, split, sizeof split, 0, 0, "train or test", 0},
-        {"patch", ARG_INT, &patch, 0, 1, 1024, "patch size p (patch dimension D = p*p*channels)", 0},
-        {"dim", ARG_INT, &dim, 0, 1, 1 << 20, "kept components d (1..D)", 0},
-        {"patches", ARG_INT, &patches, 0, 2, 2000000000, "number of randomly sampled patches to fit on", 0},
-        {"center", ARG_INT, &center, 0, 0, 1, "subtract the mean patch (1 = on, 0 = off)", 0},
-        {"whiten", ARG_INT, &whiten, 0, 0, 1, "divide each coordinate by sqrt(eigenvalue) (1 = on, 0 = off)", 0},
-        {"seed", ARG_U64, &seed, 0, 0, 1.8e19, "seed of the patch sampling", 0},
-        {"out", ARG_STR, out, sizeof out, 0, 0, "output tokenizer (.safetensors)", 0},
-        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+        {"data", ARG_STR, data, sizeof data, 0, 0, "directory with Fashion-MNIST IDX files", 0, NULL},
+        {"split", ARG_STR, split, sizeof split, 0, 0, "train or test", 0, NULL},
+        {"patch", ARG_INT, &patch, 0, 1, 1024, "patch size p (patch dimension D = p*p*channels)", 0, NULL},
+        {"dim", ARG_INT, &dim, 0, 1, 1 << 20, "kept components d (1..D)", 0, NULL},
+        {"patches", ARG_INT, &patches, 0, 2, 2000000000, "number of randomly sampled patches to fit on", 0, NULL},
+        {"center", ARG_INT, &center, 0, 0, 1, "subtract the mean patch (1 = on, 0 = off)", 0, NULL},
+        {"whiten", ARG_INT, &whiten, 0, 0, 1, "divide each coordinate by sqrt(eigenvalue) (1 = on, 0 = off)", 0, NULL},
+        {"seed", ARG_U64, &seed, 0, 0, 1.8e19, "seed of the patch sampling", 0, NULL},
+        {"out", ARG_STR, out, sizeof out, 0, 0, "output tokenizer (.safetensors)", 0, NULL},
+        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0, NULL},
     };
     ArgParser ap = {"pca", "Fit a patch-wise PCA tokenizer (l-DAE) on random patches of Fashion-MNIST.", specs,
                     sizeof specs / sizeof specs[0]};

@@ -4,7 +4,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cli/args.h"
+#include "config/args.h"
 #include "cli/cli.h"
 #include "common.h"
 #include "io/plot.h"
@@ -147,16 +147,16 @@ int cmd_plot(int argc, char **argv) {
     char logs[8192] = "", ys[1024] = "", xf[128] = "step", title[256] = "", outp[512] = "";
     int k = 1, logy = 0, width = 900, height = 500, aa = 1;
     ArgSpec specs[] = {
-        {"log", ARG_STR, logs, sizeof logs, 0, 0, "JSONL log(s), comma-separated: a/log.jsonl,b/log.jsonl", 0},
-        {"y", ARG_STR, ys, sizeof ys, 0, 0, "field(s) to plot, comma-separated: loss_diff,loss_disp", 0},
-        {"x", ARG_STR, xf, sizeof xf, 0, 0, "field on the x axis", 0},
-        {"smooth", ARG_INT, &k, 0, 1, 1000000, "trailing moving average over K points (1 = none)", 0},
-        {"logy", ARG_BOOL, &logy, 0, 0, 1, "log-scale y axis (values <= 0 are skipped)", 0},
-        {"title", ARG_STR, title, sizeof title, 0, 0, "chart title (default: the run name or the fields)", 0},
-        {"out", ARG_STR, outp, sizeof outp, 0, 0, "output PNG", 0},
-        {"width", ARG_INT, &width, 0, 160, 16384, "image width in pixels", 0},
-        {"height", ARG_INT, &height, 0, 120, 16384, "image height in pixels", 0},
-        {"antialias", ARG_BOOL, &aa, 0, 0, 1, "anti-aliased lines", 0},
+        {"log", ARG_STR, logs, sizeof logs, 0, 0, "JSONL log(s), comma-separated: a/log.jsonl,b/log.jsonl", 0, NULL},
+        {"y", ARG_STR, ys, sizeof ys, 0, 0, "field(s) to plot, comma-separated: loss_diff,loss_disp", 0, NULL},
+        {"x", ARG_STR, xf, sizeof xf, 0, 0, "field on the x axis", 0, NULL},
+        {"smooth", ARG_INT, &k, 0, 1, 1000000, "trailing moving average over K points (1 = none)", 0, NULL},
+        {"logy", ARG_BOOL, &logy, 0, 0, 1, "log-scale y axis (values <= 0 are skipped)", 0, NULL},
+        {"title", ARG_STR, title, sizeof title, 0, 0, "chart title (default: the run name or the fields)", 0, NULL},
+        {"out", ARG_STR, outp, sizeof outp, 0, 0, "output PNG", 0, NULL},
+        {"width", ARG_INT, &width, 0, 160, 16384, "image width in pixels", 0, NULL},
+        {"height", ARG_INT, &height, 0, 120, 16384, "image height in pixels", 0, NULL},
+        {"antialias", ARG_BOOL, &aa, 0, 0, 1, "anti-aliased lines", 0, NULL},
     };
     ArgParser p = {"plot", "Line charts (PNG) of fields of JSONL logs (ddm train's log.jsonl, ...).", specs,
                    sizeof specs / sizeof specs[0]};

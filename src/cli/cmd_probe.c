@@ -5,14 +5,14 @@
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
-#include "cli/args.h"
+#include "config/args.h"
 #include "cli/cli.h"
 #include "common.h"
 #include "data/dataset.h"
 #include "eval/probe.h"
 #include "io/safetensors.h"
-#include "train/checkpoint.h"
-#include "train/model_load.h"
+#include "model/checkpoint.h"
+#include "model/model_load.h"
 
 // A PCA tokenizer is a safetensors file too: recognise it from its header (metadata format
 // "ddm-pca-1"), so the error says what the file is. Anything unreadable is left to model_load.
@@ -154,45 +154,46 @@ int cmd_probe(int argc, char **argv) {
     int ema = 0, n_train = 0, n_test = 0, feature_batch = 256, knn_k = 20, threads = 0;
     int depth = 6, hidden = 192, heads = 3, patch = 4;
     float t = -1, knn_temp = 0.07f, val_frac = 0.1f;
-    char wd_s[256] = "0", precision[8] = "fp32";
+    char wd_s[256] = "0", precision[8] = "fp32", device[16] = "";
     ProbeOpts po;
     probe_opts_defaults(&po);
     ArgSpec specs[] = {
-        {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "checkpoint of ddm train (.safetensors)", 0},
-        {"block", ARG_STR, block_s, sizeof block_s, 0, 0, "block whose output is the feature: 0-based index, 'last', 'encoder' (block encoder-depth - 1 of the checkpoint's config; depth/2 - 1 by default) or 'all' (every block from one forward pass, one result per block)", 0},
-        {"t", ARG_FLOAT, &t, 0, -1, 1000, "input noise level (-1 = by objective: ddpm and ldae 10 of 1000, SiT 0.99 with data at t = 1)", 0},
-        {"ema", ARG_BOOL, &ema, 0, 0, 1, "use the EMA weights", 0},
-        {"baseline", ARG_STR, baseline, sizeof baseline, 0, 0, "none (the checkpoint), pixels, pca (--pca) or random (dit_init with --seed)", 0},
-        {"pca", ARG_STR, pca_path, sizeof pca_path, 0, 0, "PCA tokenizer of ddm pca, for --baseline pca", 0},
-        {"depth", ARG_INT, &depth, 0, 1, 1024, "--baseline random without --ckpt: depth", 0},
-        {"hidden", ARG_INT, &hidden, 0, 4, 65536, "--baseline random without --ckpt: hidden size", 0},
-        {"heads", ARG_INT, &heads, 0, 1, 1024, "--baseline random without --ckpt: attention heads", 0},
-        {"patch", ARG_INT, &patch, 0, 1, 1024, "--baseline random without --ckpt: patch size", 0},
-        {"objective", ARG_STR, objective, sizeof objective, 0, 0, "--baseline random without --ckpt: time convention (sit_linear, sit_gvp, ddpm)", 0},
-        {"data", ARG_STR, data, sizeof data, 0, 0, "directory with Fashion-MNIST IDX files", 0},
-        {"n-train", ARG_INT, &n_train, 0, 0, 1 << 30, "training images for the probes, the first N of the train split (0 = all)", 0},
-        {"n-test", ARG_INT, &n_test, 0, 0, 1 << 30, "test images, the first N of the test split (0 = all)", 0},
-        {"epochs", ARG_INT, &po.epochs, 0, 1, 100000, "linear probe: epochs", 0},
-        {"lr", ARG_FLOAT, &po.lr, 0, 1e-12, 1e6, "linear probe: peak learning rate (SGD, momentum 0.9, cosine after the warmup)", 0},
-        {"warmup", ARG_FLOAT, &po.warmup_epochs, 0, 0, 100000, "linear probe: warmup epochs (at most half the run)", 0},
-        {"wd", ARG_STR, wd_s, sizeof wd_s, 0, 0, "linear probe: weight decay, or a comma-separated list to choose from by accuracy on the last --val-frac of the training images (then retrained on all of them)", 0},
-        {"val-frac", ARG_FLOAT, &val_frac, 0, 1e-6, 0.999999, "linear probe: held-out fraction of the training images for choosing among several --wd", 0},
-        {"batch", ARG_INT, &po.batch, 0, 1, 1 << 24, "linear probe: minibatch size", 0},
-        {"feature-batch", ARG_INT, &feature_batch, 0, 1, 1 << 20, "images per forward pass when extracting features", 0},
-        {"seed", ARG_U64, &po.seed, 0, 0, 1.8e19, "seed of the input noise, the minibatch order and --baseline random", 0},
-        {"knn-k", ARG_INT, &knn_k, 0, 1, 1 << 20, "k-NN: neighbours", 0},
-        {"knn-t", ARG_FLOAT, &knn_temp, 0, 1e-6, 1e6, "k-NN: vote weight exp(cosine / T)", 0},
-        {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON (atomically)", 0},
-        {"save-features", ARG_STR, features_out, sizeof features_out, 0, 0, "also write the features and labels as safetensors (train_<block>, test_<block>, train_labels, test_labels; block -1 for a baseline), e.g. to try other probes without a forward pass", 0},
-        {"precision", ARG_STR, precision, sizeof precision, 0, 0, CLI_PRECISION_HELP " for the feature extraction (not the checkpoint's: fp32 unless given)", 0},
-        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
+        {"ckpt", ARG_STR, ckpt, sizeof ckpt, 0, 0, "checkpoint of ddm train (.safetensors)", 0, NULL},
+        {"block", ARG_STR, block_s, sizeof block_s, 0, 0, "block whose output is the feature: 0-based index, 'last', 'encoder' (block encoder-depth - 1 of the checkpoint's config; depth/2 - 1 by default) or 'all' (every block from one forward pass, one result per block)", 0, NULL},
+        {"t", ARG_FLOAT, &t, 0, -1, 1000, "input noise level (-1 = by objective: ddpm and ldae 10 of 1000, SiT 0.99 with data at t = 1)", 0, NULL},
+        {"ema", ARG_BOOL, &ema, 0, 0, 1, "use the EMA weights", 0, NULL},
+        {"baseline", ARG_STR, baseline, sizeof baseline, 0, 0, "none (the checkpoint), pixels, pca (--pca) or random (dit_init with --seed)", 0, NULL},
+        {"pca", ARG_STR, pca_path, sizeof pca_path, 0, 0, "PCA tokenizer of ddm pca, for --baseline pca", 0, NULL},
+        {"depth", ARG_INT, &depth, 0, 1, 1024, "--baseline random without --ckpt: depth", 0, NULL},
+        {"hidden", ARG_INT, &hidden, 0, 4, 65536, "--baseline random without --ckpt: hidden size", 0, NULL},
+        {"heads", ARG_INT, &heads, 0, 1, 1024, "--baseline random without --ckpt: attention heads", 0, NULL},
+        {"patch", ARG_INT, &patch, 0, 1, 1024, "--baseline random without --ckpt: patch size", 0, NULL},
+        {"objective", ARG_STR, objective, sizeof objective, 0, 0, "--baseline random without --ckpt: time convention (sit_linear, sit_gvp, ddpm)", 0, NULL},
+        {"data", ARG_STR, data, sizeof data, 0, 0, "directory with Fashion-MNIST IDX files", 0, NULL},
+        {"n-train", ARG_INT, &n_train, 0, 0, 1 << 30, "training images for the probes, the first N of the train split (0 = all)", 0, NULL},
+        {"n-test", ARG_INT, &n_test, 0, 0, 1 << 30, "test images, the first N of the test split (0 = all)", 0, NULL},
+        {"epochs", ARG_INT, &po.epochs, 0, 1, 100000, "linear probe: epochs", 0, NULL},
+        {"lr", ARG_FLOAT, &po.lr, 0, 1e-12, 1e6, "linear probe: peak learning rate (SGD, momentum 0.9, cosine after the warmup)", 0, NULL},
+        {"warmup", ARG_FLOAT, &po.warmup_epochs, 0, 0, 100000, "linear probe: warmup epochs (at most half the run)", 0, NULL},
+        {"wd", ARG_STR, wd_s, sizeof wd_s, 0, 0, "linear probe: weight decay, or a comma-separated list to choose from by accuracy on the last --val-frac of the training images (then retrained on all of them)", 0, NULL},
+        {"val-frac", ARG_FLOAT, &val_frac, 0, 1e-6, 0.999999, "linear probe: held-out fraction of the training images for choosing among several --wd", 0, NULL},
+        {"batch", ARG_INT, &po.batch, 0, 1, 1 << 24, "linear probe: minibatch size", 0, NULL},
+        {"feature-batch", ARG_INT, &feature_batch, 0, 1, 1 << 20, "images per forward pass when extracting features", 0, NULL},
+        {"seed", ARG_U64, &po.seed, 0, 0, 1.8e19, "seed of the input noise, the minibatch order and --baseline random", 0, NULL},
+        {"knn-k", ARG_INT, &knn_k, 0, 1, 1 << 20, "k-NN: neighbours", 0, NULL},
+        {"knn-t", ARG_FLOAT, &knn_temp, 0, 1e-6, 1e6, "k-NN: vote weight exp(cosine / T)", 0, NULL},
+        {"json", ARG_STR, json, sizeof json, 0, 0, "also write the results as JSON (atomically)", 0, NULL},
+        {"save-features", ARG_STR, features_out, sizeof features_out, 0, 0, "also write the features and labels as safetensors (train_<block>, test_<block>, train_labels, test_labels; block -1 for a baseline), e.g. to try other probes without a forward pass", 0, NULL},
+        {"precision", ARG_STR, precision, sizeof precision, 0, 0, CLI_PRECISION_HELP " for the feature extraction (not the checkpoint's: fp32 unless given)", 0, NULL},
+        {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0, NULL},
+        CLI_DEVICE_FLAG(device),
     };
     ArgParser ap = {"probe", "Linear-probe and k-NN accuracy of a network's pooled block features (or a baseline) on Fashion-MNIST.",
                     specs, sizeof specs / sizeof specs[0]};
     args_parse(&ap, argc, argv);
     WdGrid grid = parse_wd_grid(wd_s, val_frac);
     cli_set_threads(threads);
-    const Ops *ops = cli_precision(precision);   // a bad name or a CPU without AVX512_BF16 fails before any work
+    const Ops *ops = cli_ops(device, precision);   // a bad device, name or a CPU without AVX512_BF16 fails before any work
 
     enum { B_NONE, B_PIXELS, B_PCA, B_RANDOM } base;
     if (!strcmp(baseline, "none")) base = B_NONE;
@@ -222,7 +223,7 @@ int cmd_probe(int argc, char **argv) {
     char source[700];
     if (ckpt[0]) {
         TrainConfig cfg;
-        m = model_load(ckpt, base == B_RANDOM ? 0 : ema, &cfg);
+        m = model_load(ckpt, base == B_RANDOM ? 0 : ema, ops, &cfg);
         snprintf(objective, sizeof objective, "%s", cfg.objective);
         block = resolve_block(m, block_s, train_encoder_depth(&cfg));
         train_objective_setup(&cfg, &obj);
@@ -248,13 +249,12 @@ int cmd_probe(int argc, char **argv) {
         DitConfig c = {depth, hidden, heads, patch, tr.c, tr.h, tr.w, 0, 0, 4};
         const char *err = dit_config_error(&c);
         if (err) ddm_fatal("--baseline random: %s", err);
-        m = dit_create(&c, &ops_cpu);
+        m = dit_create(&c, ops);
         block = resolve_block(m, block_s, depth / 2 > 0 ? depth / 2 : 1);
         if (!args_seen(&ap, "t")) t = probe_default_t(objective);
         const char *te_err = probe_t_error(objective, t);
         if (te_err) ddm_fatal("--t %g: %s", t, te_err);
     }
-    if (m) m->ops = ops;   // both CPU tables share the allocator, so the model's memory stays valid
     if (m && base == B_RANDOM) dit_init(m, po.seed);
     if (m && !ckpt[0]) objective_init(&obj, (ObjectiveKind)objective_parse(objective));   // the random network's
 

@@ -12,10 +12,10 @@ void cli_set_threads(int n) {
     openblas_set_num_threads(n);
 }
 
-const Ops *cli_precision(const char *precision) {
+const Ops *cli_ops(const char *device, const char *precision) {
     const char *err;
-    const Ops *o = ops_cpu_precision(precision, &err);
-    if (!o) ddm_fatal("--precision %s: %s", precision, err);
+    const Ops *o = ops_select(device && *device ? device : ops_default_device(), precision, &err);
+    if (!o) ddm_fatal("%s", err);
     return o;
 }
 

@@ -7,7 +7,7 @@
 #include <string.h>
 #include "common.h"
 #include "io/safetensors.h"
-#include "nn/conv.h"
+#include "eval/cnn_kernels.h"
 #include "rng.h"
 
 #define BN_MOMENTUM 0.1

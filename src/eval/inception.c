@@ -8,7 +8,7 @@
 #include <string.h>
 #include "common.h"
 #include "io/safetensors.h"
-#include "nn/conv.h"
+#include "eval/cnn_kernels.h"
 
 #define BN_EPS 1e-3
 #define INCEPTION_CONVS 94

@@ -53,37 +53,45 @@ void probe_features_blocks(Dit *m, const Objective *objp, const Dataset *d, cons
     if (te) ddm_fatal("--t %g: %s", t, te);
     if (batch < 1) DDM_BUG("batch %d", batch);
     if (objective_uses_pca(objp) && !objp->pca) DDM_BUG("probe_features_objective: no PCA tokenizer set");
-    Objective obj = *objp;
+    Objective obj = *objp;   // a copy of its own on the model's device, for batches of B
     obj.single_t = -1;
+    obj.dev = NULL;
     const Ops *o = m->ops;
     int H = c->hidden, T = dit_num_tokens(c), Cout = dit_out_channels(c);
     long n = (long)d->c * d->h * d->w;
     int B = batch < d->n ? batch : d->n;
     if (B < 1) B = 1;
-    float *x = xmalloc((size_t)B * n * sizeof(float)), *noise = xmalloc((size_t)B * n * sizeof(float));
-    float *xt = xmalloc((size_t)B * n * sizeof(float)), *target = xmalloc((size_t)B * n * sizeof(float));
-    float *tt = xmalloc((size_t)B * sizeof(float)), *z = xmalloc((size_t)B * T * H * sizeof(float));
-    int *y = NULL;
-    if (c->num_classes > 0) {
-        y = xmalloc((size_t)B * sizeof(int));
-        for (int b = 0; b < B; b++) y[b] = c->num_classes;   // the null class: no label information
+    objective_bind(&obj, o, B);
+    float *noise = xmalloc((size_t)B * n * sizeof(float)), *tt = xmalloc((size_t)B * sizeof(float));
+    float *z = xmalloc((size_t)B * T * H * sizeof(float));
+    float *dx = ops_alloc_f32(o, (size_t)B * n), *dnoise = ops_alloc_f32(o, (size_t)B * n);
+    float *dxt = ops_alloc_f32(o, (size_t)B * n), *dtarget = ops_alloc_f32(o, (size_t)B * n);
+    float *dt = ops_alloc_f32(o, B), *dout = ops_alloc_f32(o, (size_t)B * Cout * c->height * c->width);
+    int *dy = NULL;
+    if (c->num_classes > 0) {   // the null class: no label information
+        int *y = xmalloc((size_t)B * sizeof(int));
+        for (int b = 0; b < B; b++) y[b] = c->num_classes;
+        dy = o->alloc((size_t)B * sizeof(int));
+        o->upload(dy, y, (size_t)B * sizeof(int));
+        free(y);
     }
     for (int b = 0; b < B; b++) tt[b] = t;
-    float *dx = o->alloc((size_t)B * n), *dout = o->alloc((size_t)B * Cout * c->height * c->width);
+    ops_upload_f32(o, dt, tt, B);
     for (int i = 0; i < nblocks; i++) feats[i] = xmalloc((size_t)d->n * H * sizeof(float));
     for (int s = 0; s < d->n; s += B) {
         int k = d->n - s < B ? d->n - s : B;
-        memcpy(x, d->images + (size_t)s * n, (size_t)k * n * sizeof(float));
         for (int b = 0; b < k; b++) {
             Rng r;
             rng_init(&r, seed, (uint64_t)(s + b));
             rng_normal_fill(&r, noise + (size_t)b * n, n);
         }
-        objective_make_pair(&obj, xt, target, x, noise, tt, k, n);
-        o->to_device(dx, xt, (size_t)k * n);
-        dit_forward(m, dout, dx, tt, y, k);
+        // feature extraction's copies: the images and their noise up, the block outputs down
+        ops_upload_f32(o, dx, d->images + (size_t)s * n, (size_t)k * n);
+        ops_upload_f32(o, dnoise, noise, (size_t)k * n);
+        objective_make_pair(&obj, dxt, dtarget, dx, dnoise, tt, k, n);
+        dit_forward(m, dout, dxt, dt, dy, k);
         for (int bi = 0; bi < nblocks; bi++) {   // one forward keeps every block's output
-            o->to_host(z, m->a.blk[blocks[bi]].out, (size_t)k * T * H);
+            ops_download_f32(o, z, m->a.blk[blocks[bi]].out, (size_t)k * T * H);
             for (int b = 0; b < k; b++) {
                 float *f = feats[bi] + (size_t)(s + b) * H;
                 for (int h = 0; h < H; h++) {
@@ -94,9 +102,11 @@ void probe_features_blocks(Dit *m, const Objective *objp, const Dataset *d, cons
             }
         }
     }
-    o->free(dx);
-    o->free(dout);
-    free(x); free(noise); free(xt); free(target); free(tt); free(z); free(y);
+    float *dev[] = {dx, dnoise, dxt, dtarget, dt, dout};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) o->free(dev[i]);
+    o->free(dy);
+    objective_unbind(&obj);
+    free(noise); free(tt); free(z);
 }
 
 float *probe_features_pixels(const Dataset *d) {

@@ -2,7 +2,6 @@
 // the B x B part below in double, the BLAS / O(B*D) part in dispersive_impl.inc, included for float
 // and for double.
 #include "loss/dispersive.h"
-#include "ddm.h"
 #include "common.h"
 #include <cblas.h>
 #include <math.h>
@@ -11,17 +10,17 @@
 
 #define DISP_NORM_EPS 1e-12 // rows shorter than this are divided by it instead of by their norm
 
-static const char *const g_names[] = {"infonce_l2", "infonce_cos", "hinge", "covariance"};
+#define DISP_NAME(e, name) name,
+static const char *const g_names[] = {DISP_VARIANTS(DISP_NAME)};
+#define N_VARIANTS ((int)(sizeof g_names / sizeof g_names[0]))
 
 int dispersive_variant_parse(const char *name) {
     if (!name) return -1;
-    for (int i = 0; i < 4; i++) if (strcmp(name, g_names[i]) == 0) return i;
+    for (int i = 0; i < N_VARIANTS; i++) if (strcmp(name, g_names[i]) == 0) return i;
     return -1;
 }
 
-const char *dispersive_variant_name(DispVariant v) {
-    return ((int)v >= 0 && v <= DISP_COVARIANCE) ? g_names[v] : "unknown";
-}
+const char *dispersive_variant_name(DispVariant v) { return ((int)v >= 0 && (int)v < N_VARIANTS) ? g_names[v] : "unknown"; }
 
 // Loss of a pairwise variant from the Gram matrix M = Z Z^T [B,B]. If G != NULL it receives the
 // [B,B] matrix with dL/dZ = G Z. W below is dL/d(pair quantity), symmetric because M is.
@@ -112,14 +111,58 @@ static double pair_loss(const double *M, int B, int D, DispVariant v, double tau
 #undef SYRK
 #undef GEMM
 
-float ddm_dispersive_loss(const float *z, int batch, int dim, const char *variant, float tau, float eps, float *dz) {
-    int v = dispersive_variant_parse(variant);
-    if (v < 0)
-        ddm_fatal("unknown dispersive loss variant '%s' (valid: %s)", variant ? variant : "(null)",
-                  DISPERSIVE_VARIANT_NAMES);
-    if (batch < 0 || (batch >= 2 && dim < 1))
-        ddm_fatal("dispersive loss: bad shape batch=%d dim=%d (expected batch >= 0, dim >= 1)", batch, dim);
-    if ((v == DISP_INFONCE_L2 || v == DISP_INFONCE_COS) && !(tau > 0 && isfinite(tau)))
-        ddm_fatal("dispersive loss: tau must be a finite number > 0 for %s (got %g)", g_names[v], tau);
-    return dispersive_loss_f32(z, batch, dim, (DispVariant)v, tau, eps, dz);
+// ---------------------------------------------------------------- on a device
+
+void disp_work_init(DispWork *w, const Ops *ops, int cap) {
+    size_t BB = (size_t)cap * cap;
+    w->ops = ops;
+    w->cap = cap;
+    w->gram = ops_alloc_f32(ops, BB);
+    w->g = ops_alloc_f32(ops, BB);
+    w->h = xmalloc(BB * sizeof(float));
+    w->M = xmalloc(BB * sizeof(double));
+    w->G = xmalloc(BB * sizeof(double));
+}
+
+void disp_work_free(DispWork *w) {
+    if (!w->ops) return;
+    w->ops->free(w->gram);
+    w->ops->free(w->g);
+    free(w->h); free(w->M); free(w->G);
+    w->ops = NULL;
+}
+
+void dispersive_gram_dev(DispWork *w, const float *z, int B, int D) {
+    if (B > w->cap) DDM_BUG("Dispersive Loss work for %d samples, got %d", w->cap, B);
+    w->ops->syrk(B, D, 1.0f, z, D, 0.0f, w->gram, B);
+    ops_download_f32(w->ops, w->h, w->gram, (size_t)B * B);
+    for (int i = 0; i < B; i++)
+        for (int j = i; j < B; j++) w->M[(size_t)i * B + j] = w->M[(size_t)j * B + i] = (double)w->h[(size_t)i * B + j];
+}
+
+float dispersive_loss_dev(DispWork *w, const float *z, int B, int D, DispVariant v, float tau, float eps, float *dz) {
+    const Ops *o = w->ops;
+    DDM_ASSERT((int)v >= 0 && v <= DISP_COVARIANCE);
+    if (B < 2) {
+        if (dz && D > 0) o->zero(dz, (size_t)(B > 0 ? B : 0) * D);
+        return 0;
+    }
+    if (v == DISP_COVARIANCE) {   // explicit copies: z down, dz up
+        float *hz = xmalloc((size_t)B * D * sizeof(float)), *hdz = dz ? xmalloc((size_t)B * D * sizeof(float)) : NULL;
+        ops_download_f32(o, hz, z, (size_t)B * D);
+        float loss = dispersive_loss_f32(hz, B, D, v, tau, eps, hdz);
+        if (dz) ops_upload_f32(o, dz, hdz, (size_t)B * D);
+        free(hz);
+        free(hdz);
+        return loss;
+    }
+    if (v != DISP_HINGE) DDM_ASSERT(tau > 0);
+    dispersive_gram_dev(w, z, B, D);
+    double loss = pair_loss(w->M, B, D, v, tau, eps, dz ? w->G : NULL);
+    if (dz) {
+        for (size_t i = 0; i < (size_t)B * B; i++) w->h[i] = (float)w->G[i];
+        ops_upload_f32(o, w->g, w->h, (size_t)B * B);
+        o->gemm_fp32(0, 0, B, D, B, 1.0f, w->g, B, z, D, 0.0f, dz, D);
+    }
+    return (float)loss;
 }

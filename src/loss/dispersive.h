@@ -25,14 +25,21 @@
 // for the gradient; everything B x B is accumulated in double, also in the float version.
 // batch < 2: the loss is exactly 0 and dz (if given) is zeroed; the caller should warn.
 #pragma once
+#include "ops/ops.h"
 
-typedef enum { DISP_INFONCE_L2, DISP_INFONCE_COS, DISP_HINGE, DISP_COVARIANCE } DispVariant;
+// The variants, once: X(enum, name).
+#define DISP_VARIANTS(X) X(DISP_INFONCE_L2, "infonce_l2") X(DISP_INFONCE_COS, "infonce_cos") X(DISP_HINGE, "hinge") \
+    X(DISP_COVARIANCE, "covariance")
+#define DISP_ENUM(e, name) e,
+typedef enum { DISP_VARIANTS(DISP_ENUM) } DispVariant;
+#undef DISP_ENUM
+#define DISP_BAR(e, name) "|" name   // "none" DISP_VARIANTS(DISP_BAR): the --disp choices
+// At most this many regularised (or monitored) blocks.
+#define DISP_MAX_BLOCKS 64
 
 // "infonce_l2", "infonce_cos", "hinge", "covariance" -> DispVariant; -1 if unknown (or NULL).
 int dispersive_variant_parse(const char *name);
 const char *dispersive_variant_name(DispVariant v);
-// The valid names, comma separated, for error messages.
-#define DISPERSIVE_VARIANT_NAMES "infonce_l2, infonce_cos, hinge, covariance"
 
 // z: [batch, dim] row-major. Returns the loss; if dz != NULL it is OVERWRITTEN with dL/dz [batch, dim].
 // tau (> 0) is used by the InfoNCE variants, eps by hinge; the other is ignored.
@@ -40,6 +47,21 @@ const char *dispersive_variant_name(DispVariant v);
 float  dispersive_loss_f32(const float  *z, int batch, int dim, DispVariant v, float  tau, float  eps, float  *dz);
 double dispersive_loss_f64(const double *z, int batch, int dim, DispVariant v, double tau, double eps, double *dz);
 
-// Public API (also in include/ddm.h): the variant by name. A user error (unknown name, tau <= 0 for an
-// InfoNCE variant, dim < 1) prints one line and exits with status 1.
-float ddm_dispersive_loss(const float *z, int batch, int dim, const char *variant, float tau, float eps, float *dz);
+// The same on device memory of a table (what training uses): the Gram matrix through the table's syrk, its
+// B x B part in double on the host (one download, one upload: dispersive_pair_loss), dz = G Z by gemm_fp32 — the
+// same arithmetic as dispersive_loss_f32, bit for bit. Covariance downloads z and runs dispersive_loss_f32 on
+// the host (its per-feature diagonal has no B x B form), then uploads dz. The work buffers hold batches of up
+// to `cap` samples.
+typedef struct {
+    const Ops *ops;
+    int cap;
+    float *gram, *g;     // device [cap, cap]: Z Z^T (upper triangle) and the gradient matrix G
+    float *h;            // host [cap, cap] staging
+    double *M, *G;       // host [cap, cap]
+} DispWork;
+void disp_work_init(DispWork *w, const Ops *ops, int cap);
+void disp_work_free(DispWork *w);
+float dispersive_loss_dev(DispWork *w, const float *z, int batch, int dim, DispVariant v, float tau, float eps,
+                          float *dz);
+// The Gram matrix of z (device [batch, dim]) downloaded into w->M [batch, batch], symmetric, in double.
+void dispersive_gram_dev(DispWork *w, const float *z, int batch, int dim);

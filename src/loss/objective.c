@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
-#include "sample/schedule.h"
+#include "schedule/schedule.h"
 
 static const char *names[] = {"sit_linear", "sit_gvp", "ddpm", "ldae", "denoise"};
 #define N_OBJECTIVES 5
@@ -91,11 +91,76 @@ const char *objective_t_error(ObjectiveKind kind, float t) {
     return NULL;
 }
 
+struct ObjectiveDev {
+    const Ops *ops;
+    int cap;                       // batch capacity
+    double *coef, *loss, *g, *w;   // device: [cap, 4] coefficients, [cap] per-sample losses and factors, [D] weights
+    double *h;                     // host staging, [max(4 cap, D)]
+    float *buf[3];                 // device scratch, grown on demand
+    size_t buf_n[3];
+    PcaDev *pd;                    // the tokenizer on the device, or NULL
+};
+
 void objective_set_pca(Objective *o, const Pca *p, int C, int H, int W, const char *what) {
     pca_check_images(p, C, H, W, what);
     o->pca = p;
     o->C = C; o->H = H; o->W = W;
+    struct ObjectiveDev *d = o->dev;
+    if (d) {   // bound before the tokenizer was known: its device copy and the basis weights now
+        pca_dev_free(d->pd);
+        d->pd = pca_dev_create(d->ops, p);
+        d->ops->free(d->w);
+        d->w = d->ops->alloc((size_t)p->D * sizeof(double));
+        if (p->D > 4 * d->cap) d->h = xrealloc(d->h, (size_t)p->D * sizeof(double));
+    }
 }
+
+void objective_bind(Objective *o, const Ops *ops, int max_batch) {
+    if (o->dev) DDM_BUG("objective bound twice");
+    struct ObjectiveDev *d = xcalloc(1, sizeof *d);
+    d->ops = ops;
+    d->cap = max_batch;
+    d->coef = ops->alloc((size_t)4 * max_batch * sizeof(double));
+    d->loss = ops->alloc((size_t)max_batch * sizeof(double));
+    d->g = ops->alloc((size_t)max_batch * sizeof(double));
+    int D = o->pca ? o->pca->D : 0;
+    d->w = D ? ops->alloc((size_t)D * sizeof(double)) : NULL;
+    d->h = xmalloc((size_t)(4 * max_batch > D ? 4 * max_batch : D) * sizeof(double));
+    if (o->pca) d->pd = pca_dev_create(ops, o->pca);
+    o->dev = d;
+}
+
+void objective_unbind(Objective *o) {
+    struct ObjectiveDev *d = o->dev;
+    if (!d) return;
+    const Ops *ops = d->ops;
+    ops->free(d->coef); ops->free(d->loss); ops->free(d->g); ops->free(d->w);
+    for (int i = 0; i < 3; i++) ops->free(d->buf[i]);
+    pca_dev_free(d->pd);
+    free(d->h);
+    free(d);
+    o->dev = NULL;
+}
+
+// Device scratch buffer i of at least n floats.
+static float *scratch(const Objective *o, int i, size_t n) {
+    struct ObjectiveDev *d = o->dev;
+    if (d->buf_n[i] < n) {
+        d->ops->free(d->buf[i]);
+        d->buf[i] = ops_alloc_f32(d->ops, n);
+        d->buf_n[i] = n;
+    }
+    return d->buf[i];
+}
+
+static struct ObjectiveDev *bound(const Objective *o, int B) {
+    if (!o->dev) DDM_BUG("%s objective used before objective_bind", names[o->kind]);
+    if (B > o->dev->cap) DDM_BUG("%s objective bound for batches of %d, got %d", names[o->kind], o->dev->cap, B);
+    return o->dev;
+}
+
+// The per-sample coefficients [B, 4] of the host staging buffer, uploaded.
+static void upload_coef(struct ObjectiveDev *d, int B) { d->ops->upload(d->coef, d->h, (size_t)4 * B * sizeof(double)); }
 
 double ldae_sigma(float t) { return LDAE_SIGMA_MAX * (double)t / (LDAE_LEVELS - 1); }
 
@@ -142,31 +207,31 @@ static void pca_make_pair(const Objective *o, float *xt, float *target, const fl
                           const float *t, int B, long n) {
     const Pca *p = o->pca;
     pca_check(o, n);
+    struct ObjectiveDev *d = bound(o, B);
+    const Ops *ops = d->ops;
     long Td = (long)(o->H / p->patch) * (o->W / p->patch) * p->d;
-    float *z = xmalloc((size_t)B * Td * sizeof(float));
-    pca_encode(p, x, B, o->H, o->W, z);
-    if (o->dn.target == TARGET_LATENT) pca_decode(p, z, B, o->H, o->W, target);
+    float *z = scratch(o, 0, (size_t)B * Td);
+    pca_dev_encode(d->pd, x, B, o->H, o->W, z);
+    if (o->dn.target == TARGET_LATENT) pca_dev_decode(d->pd, z, B, o->H, o->W, target);
     for (int b = 0; b < B; b++) {
-        double g, s;
-        denoise_gamma_sigma(o, t[b], &g, &s);
-        float *zb = z + (size_t)b * Td;
-        const float *eb = noise + (size_t)b * n;
-        for (long k = 0; k < Td; k++) zb[k] = (float)(g * zb[k] + s * eb[k]);
+        double *c = d->h + 4 * b;
+        denoise_gamma_sigma(o, t[b], &c[0], &c[1]);
+        c[2] = c[3] = 0;
     }
-    pca_decode(p, z, B, o->H, o->W, xt);
+    upload_coef(d, B);
+    ops->affine_rows(z, NULL, z, noise, d->coef, B, Td, Td, n);
+    pca_dev_decode(d->pd, z, B, o->H, o->W, xt);
     if (o->dn.target == TARGET_IMAGE) {
-        memcpy(target, x, (size_t)B * n * sizeof(float));
+        ops->copy(target, x, (size_t)B * n);
     } else if (o->dn.target == TARGET_NOISE) {   // pca_decode(eps) - pca_decode(0)
-        float *zero = xcalloc((size_t)Td, sizeof(float)), *mean = xmalloc((size_t)n * sizeof(float));
-        pca_decode(p, zero, 1, o->H, o->W, mean);
-        for (int b = 0; b < B; b++) memcpy(z + (size_t)b * Td, noise + (size_t)b * n, (size_t)Td * sizeof(float));
-        pca_decode(p, z, B, o->H, o->W, target);
-        for (int b = 0; b < B; b++)
-            for (long i = 0; i < n; i++) target[(size_t)b * n + i] -= mean[i];
-        free(zero);
-        free(mean);
+        float *zero = scratch(o, 1, (size_t)Td), *neg_mean = scratch(o, 2, (size_t)n);
+        ops->zero(zero, (size_t)Td);
+        pca_dev_decode(d->pd, zero, 1, o->H, o->W, neg_mean);
+        ops->scale(neg_mean, -1.0f, (size_t)n);   // x + (-m) is exactly x - m
+        ops->copy_rows(z, Td, noise, n, B, Td, 0);
+        pca_dev_decode(d->pd, z, B, o->H, o->W, target);
+        ops->add_broadcast(target, neg_mean, B, n);
     }
-    free(z);
 }
 
 // Coefficients of x_t = a x + s eps and target = ta x + ts eps.
@@ -191,20 +256,20 @@ static void coefficients(const Objective *o, float t, double *a, double *s, doub
     }
 }
 
-void objective_make_pair(const Objective *o, float *xt, float *target, const float *x, const float *noise,
-                         const float *t, int B, long n) {
+static void make_pair(const Objective *o, float *xt, float *target, const float *x, const float *noise,
+                      const float *t, int B, long n) {
     if (objective_uses_pca(o)) {
         pca_make_pair(o, xt, target, x, noise, t, B, n);
         return;
     }
+    struct ObjectiveDev *d = bound(o, B);
     for (int b = 0; b < B; b++) {
-        double a = 0, s = 0, ta = 0, ts = 0;
-        coefficients(o, t[b], &a, &s, &ta, &ts);
-        for (long i = b * n; i < (b + 1) * n; i++) {
-            xt[i] = (float)(a * x[i] + s * noise[i]);
-            target[i] = (float)(ta * x[i] + ts * noise[i]);
-        }
+        double *c = d->h + 4 * b;
+        c[0] = c[1] = c[2] = c[3] = 0;
+        coefficients(o, t[b], &c[0], &c[1], &c[2], &c[3]);
     }
+    upload_coef(d, B);
+    d->ops->affine_rows(xt, target, x, noise, d->coef, B, n, n, n);
 }
 
 // A loss in the full PCA basis: r = V_full (target - xhat) per PCA patch,
@@ -215,45 +280,39 @@ static float basis_loss(const Objective *o, const float *out, const float *targe
     const Pca *p = o->pca;
     pca_check(o, (long)C * HW);
     if (C != o->C) DDM_BUG("%s loss: %d channels, set up for %d", names[o->kind], C, o->C);
+    struct ObjectiveDev *d = bound(o, B);
+    const Ops *ops = d->ops;
     const int D = p->D;
     const long n = (long)C * HW, T = n / D;
-    float *e = xmalloc((size_t)B * n * sizeof(float)), *r = xmalloc((size_t)B * n * sizeof(float));
-    for (int b = 0; b < B; b++)
-        for (long i = 0; i < n; i++) e[(size_t)b * n + i] = target[(size_t)b * n + i] - out[(size_t)b * Cout * HW + i];
-    pca_project_full_nomean(p, e, B, o->H, o->W, r);
-    double total = 0;
+    float *e = scratch(o, 0, (size_t)B * n), *r = scratch(o, 1, (size_t)B * n);
+    ops->upload(d->w, w, (size_t)D * sizeof(double));
+    double *lam = xmalloc((size_t)B * sizeof(double));
     for (int b = 0; b < B; b++) {
-        double lam = 1;
+        lam[b] = 1;
         if (use_lambda) {
             double g_, sig;
             denoise_gamma_sigma(o, t[b], &g_, &sig);
-            lam = 1.0 / (1.0 + sig * sig);
+            lam[b] = 1.0 / (1.0 + sig * sig);
         }
-        double g = -2.0 * lam / ((double)B * norm), s = 0;
-        float *rb = r + (size_t)b * n;
-        for (long k = 0; k < T; k++)
-            for (int i = 0; i < D; i++) {
-                double v = rb[k * D + i];
-                s += w[i] * v * v;
-                rb[k * D + i] = (float)(g * w[i] * v);   // dL/dr_i, then mapped back by V_full^T
-            }
-        total += lam * s / norm;
+        d->h[b] = -2.0 * lam[b] / ((double)B * norm);   // dL/dr_i = g w_i r_i, then mapped back by V_full^T
     }
+    ops->upload(d->g, d->h, (size_t)B * sizeof(double));
+    ops->sub_rows(e, target, out, B, n, n, (long)Cout * HW);
+    pca_dev_project_full_nomean(d->pd, e, B, o->H, o->W, r);
+    ops->weighted_sq_rows(d->loss, r, d->w, d_out ? d->g : NULL, B, T, D);
+    ops->download(d->h, d->loss, (size_t)B * sizeof(double));
+    double total = 0;
+    for (int b = 0; b < B; b++) total += lam[b] * d->h[b] / norm;
     if (d_out) {
-        pca_unproject_full_nomean(p, r, B, o->H, o->W, e);
-        for (int b = 0; b < B; b++) {
-            float *db = d_out + (size_t)b * Cout * HW;
-            memcpy(db, e + (size_t)b * n, (size_t)n * sizeof(float));
-            memset(db + n, 0, (size_t)(Cout - C) * HW * sizeof(float));
-        }
+        pca_dev_unproject_full_nomean(d->pd, r, B, o->H, o->W, e);
+        ops->copy_rows(d_out, (long)Cout * HW, e, n, B, n, 1);
     }
-    free(e);
-    free(r);
+    free(lam);
     return (float)(total / B);
 }
 
-float objective_loss(const Objective *o, const float *out, const float *target, const float *t, int B, int C,
-                     int Cout, long HW, float *d_out) {
+static float loss(const Objective *o, const float *out, const float *target, const float *t, int B, int C, int Cout,
+                  long HW, float *d_out) {
     if (objective_uses_pca(o) && (o->dn.weight == WEIGHT_LDAE || o->dn.output == OUTPUT_LATENT)) {
         const Pca *p = o->pca;
         if (!p) DDM_BUG("%s objective without a PCA tokenizer (objective_set_pca)", names[o->kind]);
@@ -273,20 +332,35 @@ float objective_loss(const Objective *o, const float *out, const float *target, 
         free(w);
         return L;
     }
-    double total = 0;
+    struct ObjectiveDev *d = bound(o, B);
     long n = (long)C * HW;
-    double g = 2.0 / ((double)n * B);
-    for (int b = 0; b < B; b++) {
-        const float *o = out + (long)b * Cout * HW, *tg = target + (long)b * n;
-        float *d = d_out ? d_out + (long)b * Cout * HW : NULL;
-        double s = 0;
-        for (long i = 0; i < n; i++) {
-            double e = (double)o[i] - tg[i];
-            s += e * e;
-            if (d) d[i] = (float)(g * e);
-        }
-        if (d) memset(d + n, 0, (size_t)(Cout - C) * HW * sizeof(float));
-        total += s / n;
-    }
+    d->ops->sq_err_rows(d->loss, d_out, out, target, 2.0 / ((double)n * B), B, n, (long)Cout * HW);
+    d->ops->download(d->h, d->loss, (size_t)B * sizeof(double));
+    double total = 0;
+    for (int b = 0; b < B; b++) total += d->h[b] / n;
     return (float)(total / B);
+}
+
+// An objective that was not bound works on host memory: it is bound to the CPU table for the call.
+#define ON_HOST_IF_UNBOUND(o, B, call)           \
+    do {                                         \
+        Objective host_ = *(o);                  \
+        host_.dev = NULL;                        \
+        objective_bind(&host_, &ops_cpu, (B));   \
+        call;                                    \
+        objective_unbind(&host_);                \
+    } while (0)
+
+void objective_make_pair(const Objective *o, float *xt, float *target, const float *x, const float *noise,
+                         const float *t, int B, long n) {
+    if (o->dev) make_pair(o, xt, target, x, noise, t, B, n);
+    else ON_HOST_IF_UNBOUND(o, B, make_pair(&host_, xt, target, x, noise, t, B, n));
+}
+
+float objective_loss(const Objective *o, const float *out, const float *target, const float *t, int B, int C,
+                     int Cout, long HW, float *d_out) {
+    float L = 0;
+    if (o->dev) L = loss(o, out, target, t, B, C, Cout, HW, d_out);
+    else ON_HOST_IF_UNBOUND(o, B, L = loss(&host_, out, target, t, B, C, Cout, HW, d_out));
+    return L;
 }

@@ -45,9 +45,15 @@
 //               ldae is exactly denoise with sigma_linear, pca, image, image, ldae (bit for bit), and denoise with
 //               ddpm_linear, pixel, noise, image, mse is exactly ddpm.
 // Every objective may use a single noise level (objective.single_t >= 0: every sample gets that t).
+//
+// Device side: objective_make_pair and objective_loss work on device memory of the table the objective is bound
+// to (objective_bind); the per-sample times t are host values (the step draws them on the host), from which the
+// per-sample coefficients are computed in double on the host and uploaded with the batch.
 #pragma once
+#include "ops/ops.h"
 #include "rng.h"
 #include "tok/pca.h"
+#include "tok/pca_dev.h"
 
 typedef enum { OBJ_SIT_LINEAR, OBJ_SIT_GVP, OBJ_DDPM, OBJ_LDAE, OBJ_DENOISE } ObjectiveKind;
 typedef enum { NOISE_DDPM_LINEAR, NOISE_GAMMA2_LINEAR, NOISE_SIGMA_LINEAR } DenoiseNoise;
@@ -69,6 +75,7 @@ typedef struct {
     float single_t;                // >= 0: every sample uses this t (--single-noise-level); < 0: sampled
     const Pca *pca;                // pca tokenizer only: the tokenizer (borrowed) and the image shape
     int C, H, W;
+    struct ObjectiveDev *dev;      // device buffers (objective_bind), or NULL
 } Objective;
 
 int objective_parse(const char *name);   // -1 if unknown
@@ -94,10 +101,16 @@ double ldae_lambda(float t);
 // ldae / denoise: x_t = gamma_t z0 + sigma_t eps for the objective's noise schedule.
 void denoise_gamma_sigma(const Objective *o, float t, double *gamma, double *sigma);
 void objective_sample_t(const Objective *o, Rng *r, float *t, int B);
-// x, noise, xt, target: [B, n] with n = C*H*W per sample.
+// Puts the objective on a device for batches of up to max_batch samples (the tokenizer too, now or when
+// objective_set_pca is called later). objective_unbind frees what bind allocated; a copy of a bound Objective
+// shares its device buffers (unbind one of them only).
+void objective_bind(Objective *o, const Ops *ops, int max_batch);
+void objective_unbind(Objective *o);
+// An objective that is not bound computes on host memory (the CPU table, bound for the call).
+// x, noise, xt, target: device [B, n] with n = C*H*W per sample; t: host [B].
 void objective_make_pair(const Objective *o, float *xt, float *target, const float *x, const float *noise,
                          const float *t, int B, long n);
-// out [B, Cout, HW]; target [B, C, HW]; t [B] (used by ldae). Returns the loss; d_out [B, Cout, HW]
-// gets dLoss/d_out.
+// out [B, Cout, HW], target [B, C, HW], d_out [B, Cout, HW] (NULL: loss only): device; t: host [B]. Returns the
+// loss (downloaded); d_out gets dLoss/d_out.
 float objective_loss(const Objective *o, const float *out, const float *target, const float *t, int B, int C,
                      int Cout, long HW, float *d_out);

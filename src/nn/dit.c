@@ -52,14 +52,16 @@ const char *dit_config_error(const DitConfig *c) {
 
 // ---------------------------------------------------------------- parameter registry
 
-static void add_param(Dit *m, int *cap, const char *name, int trainable, int ndim, int64_t d0, int64_t d1,
+// The dimension names of DIT_PARAMS_* / DIT_ACTS, bound to a config.
+#define DIT_DIMS(c)                                                                                        \
+    const long H = (c)->hidden, F = (long)(c)->mlp_ratio * (c)->hidden, T = dit_num_tokens(c), P = (c)->patch, \
+               CIN = (c)->in_channels, COUT = dit_out_channels(c), NCLS = (c)->num_classes;             \
+    (void)H, (void)F, (void)T, (void)P, (void)CIN, (void)COUT, (void)NCLS
+
+static void add_param(Dit *m, const char *prefix, const char *name, int trainable, int ndim, int64_t d0, int64_t d1,
                       int64_t d2, int64_t d3) {
-    if (m->n_params == *cap) {
-        *cap = *cap ? 2 * *cap : 64;
-        m->info = xrealloc(m->info, *cap * sizeof(ParamInfo));
-    }
     ParamInfo *p = &m->info[m->n_params++];
-    snprintf(p->name, sizeof p->name, "%s", name);
+    snprintf(p->name, sizeof p->name, "%s%s", prefix, name);
     p->ndim = ndim;
     int64_t d[4] = {d0, d1, d2, d3};
     p->numel = 1;
@@ -72,37 +74,30 @@ static void add_param(Dit *m, int *cap, const char *name, int trainable, int ndi
     m->total += (p->numel + 15) & ~(size_t)15;   // keep every tensor 64-byte aligned
 }
 
-static void add_linear(Dit *m, int *cap, const char *prefix, int out, int in) {
-    char name[64];
-    snprintf(name, sizeof name, "%.50s.weight", prefix);
-    add_param(m, cap, name, 1, 2, out, in, 1, 1);
-    snprintf(name, sizeof name, "%.50s.bias", prefix);
-    add_param(m, cap, name, 1, 1, out, 1, 1, 1);
-}
+// Is a DIT_PARAMS_HEAD entry present in this model? Only the label table depends on the config.
+#define DIT_HAS(field, ncls) (strcmp(#field, "y_table") != 0 || (ncls) > 0)
+#define DIT_COUNT(field, ...) +1
 
 // State-dict order of the reference implementation: own parameters first, then modules in order.
 static void build_registry(Dit *m) {
     const DitConfig *c = &m->cfg;
-    int H = c->hidden, T = dit_num_tokens(c), p = c->patch, cap = 0;
-    char name[64];
-    add_param(m, &cap, "pos_embed", 0, 3, 1, T, H, 1);
-    add_param(m, &cap, "x_embedder.proj.weight", 1, 4, H, c->in_channels, p, p);
-    add_param(m, &cap, "x_embedder.proj.bias", 1, 1, H, 1, 1, 1);
-    add_linear(m, &cap, "t_embedder.mlp.0", H, DIT_FREQ_DIM);
-    add_linear(m, &cap, "t_embedder.mlp.2", H, H);
-    if (c->num_classes > 0)
-        add_param(m, &cap, "y_embedder.embedding_table.weight", 1, 2, c->num_classes + 1, H, 1, 1);
+    m->n_params = 0;
+    m->total = 0;
+    DIT_DIMS(c);
+    m->info = xcalloc((size_t)(0 DIT_PARAMS_HEAD(DIT_COUNT) DIT_PARAMS_TAIL(DIT_COUNT)) +
+                          (size_t)c->depth * (0 DIT_BLOCK_PARAMS(DIT_COUNT)), sizeof(ParamInfo));
+    char prefix[32];
+#define DIT_ADD(field, name, tr, nd, d0, d1, d2, d3) \
+    if (DIT_HAS(field, NCLS)) add_param(m, prefix, name, tr, nd, d0, d1, d2, d3);
+    prefix[0] = 0;
+    DIT_PARAMS_HEAD(DIT_ADD)
     for (int k = 0; k < c->depth; k++) {
-        const char *parts[] = {"attn.qkv", "attn.proj", "mlp.fc1", "mlp.fc2", "adaLN_modulation.1"};
-        int outs[] = {3 * H, H, c->mlp_ratio * H, H, 6 * H};
-        int ins[] = {H, H, H, c->mlp_ratio * H, H};
-        for (int i = 0; i < 5; i++) {
-            snprintf(name, sizeof name, "blocks.%d.%s", k, parts[i]);
-            add_linear(m, &cap, name, outs[i], ins[i]);
-        }
+        snprintf(prefix, sizeof prefix, "blocks.%d.", k);
+        DIT_BLOCK_PARAMS(DIT_ADD)
     }
-    add_linear(m, &cap, "final_layer.linear", p * p * dit_out_channels(c), H);
-    add_linear(m, &cap, "final_layer.adaLN_modulation.1", 2 * H, H);
+    prefix[0] = 0;
+    DIT_PARAMS_TAIL(DIT_ADD)
+#undef DIT_ADD
 }
 
 const ParamInfo *dit_param(const Dit *m, const char *name) {
@@ -117,49 +112,42 @@ size_t dit_trainable_count(const Dit *m) {
     return n;
 }
 
-static float *tensor_at(const Dit *m, float *base, const char *name) {
-    const ParamInfo *p = dit_param(m, name);
-    return p ? base + p->offset : NULL;
+// Binds w's pointers to base, walking the registry in the order build_registry wrote it.
+static void bind_weights(const Dit *m, DitWeights *w, float *base) {
+    const DitConfig *c = &m->cfg;
+    const long NCLS = c->num_classes;
+    int i = 0;
+#define DIT_BIND(field, ...) w->field = DIT_HAS(field, NCLS) ? base + m->info[i++].offset : NULL;
+#define DIT_BIND_BLK(field, ...) b->field = base + m->info[i++].offset;
+    DIT_PARAMS_HEAD(DIT_BIND)
+    w->blk = xcalloc(c->depth, sizeof(DitBlockWeights));
+    for (int k = 0; k < c->depth; k++) {
+        DitBlockWeights *b = &w->blk[k];
+        DIT_BLOCK_PARAMS(DIT_BIND_BLK)
+    }
+    DIT_PARAMS_TAIL(DIT_BIND)
+#undef DIT_BIND
+#undef DIT_BIND_BLK
+    if (i != m->n_params) DDM_BUG("bound %d of %d parameters", i, m->n_params);
 }
 
-static void bind_weights(const Dit *m, DitWeights *w, float *base) {
-    char name[64];
-    w->pos = tensor_at(m, base, "pos_embed");
-    w->x_w = tensor_at(m, base, "x_embedder.proj.weight");
-    w->x_b = tensor_at(m, base, "x_embedder.proj.bias");
-    w->t0_w = tensor_at(m, base, "t_embedder.mlp.0.weight");
-    w->t0_b = tensor_at(m, base, "t_embedder.mlp.0.bias");
-    w->t2_w = tensor_at(m, base, "t_embedder.mlp.2.weight");
-    w->t2_b = tensor_at(m, base, "t_embedder.mlp.2.bias");
-    w->y_table = tensor_at(m, base, "y_embedder.embedding_table.weight");
-    w->f_w = tensor_at(m, base, "final_layer.linear.weight");
-    w->f_b = tensor_at(m, base, "final_layer.linear.bias");
-    w->f_ada_w = tensor_at(m, base, "final_layer.adaLN_modulation.1.weight");
-    w->f_ada_b = tensor_at(m, base, "final_layer.adaLN_modulation.1.bias");
-    w->blk = xcalloc(m->cfg.depth, sizeof(struct DitBlockWeights));
-    for (int k = 0; k < m->cfg.depth; k++) {
-        struct DitBlockWeights *b = &w->blk[k];
-        float **slots[] = {&b->qkv_w, &b->qkv_b, &b->proj_w, &b->proj_b, &b->fc1_w,
-                           &b->fc1_b, &b->fc2_w, &b->fc2_b, &b->ada_w,  &b->ada_b};
-        const char *names[] = {"attn.qkv.weight", "attn.qkv.bias", "attn.proj.weight", "attn.proj.bias",
-                               "mlp.fc1.weight", "mlp.fc1.bias", "mlp.fc2.weight", "mlp.fc2.bias",
-                               "adaLN_modulation.1.weight", "adaLN_modulation.1.bias"};
-        for (int i = 0; i < 10; i++) {
-            snprintf(name, sizeof name, "blocks.%d.%s", k, names[i]);
-            *slots[i] = tensor_at(m, base, name);
-        }
-    }
+ParamInfo *dit_layout(const DitConfig *cfg, int *n_params, size_t *total) {
+    const char *err = dit_config_error(cfg);
+    if (err) ddm_fatal("model config: %s", err);
+    Dit m = {.cfg = *cfg};
+    build_registry(&m);
+    *n_params = m.n_params;
+    *total = m.total;
+    return m.info;
 }
 
 Dit *dit_create(const DitConfig *cfg, const Ops *ops) {
-    const char *err = dit_config_error(cfg);
-    if (err) ddm_fatal("model config: %s", err);
     Dit *m = xcalloc(1, sizeof(Dit));
     m->cfg = *cfg;
     m->ops = ops;
-    build_registry(m);
-    m->params = ops->alloc(m->total);
-    m->grads = ops->alloc(m->total);
+    m->info = dit_layout(cfg, &m->n_params, &m->total);
+    m->params = ops_alloc_f32(ops, m->total);
+    m->grads = ops_alloc_f32(ops, m->total);
     bind_weights(m, &m->w, m->params);
     bind_weights(m, &m->g, m->grads);
     return m;
@@ -167,19 +155,7 @@ Dit *dit_create(const DitConfig *cfg, const Ops *ops) {
 
 // ---------------------------------------------------------------- embeddings and init
 
-// Computed as DiT does in float32 (frequencies and their products with t rounded to float), so that
-// large DDPM timesteps give the same embedding as PyTorch.
-void dit_timestep_embedding(float *out, const float *t, int B) {
-    int half = DIT_FREQ_DIM / 2;
-    const float neg_log_period = (float)-log(10000.0);
-    for (int b = 0; b < B; b++)
-        for (int k = 0; k < half; k++) {
-            float freq = (float)exp((double)(neg_log_period * (float)k / (float)half));
-            float arg = t[b] * freq;
-            out[b * DIT_FREQ_DIM + k] = (float)cos((double)arg);
-            out[b * DIT_FREQ_DIM + half + k] = (float)sin((double)arg);
-        }
-}
+void dit_timestep_embedding(float *out, const float *t, int B) { ops_cpu.timestep_embed(out, t, B); }
 
 // MAE-style: the first H/2 channels encode the column, the last H/2 the row; each 1-D code is sin then cos.
 void dit_pos_embed_2d(float *out, int H, int gh, int gw) {
@@ -211,7 +187,7 @@ static void fill_normal(Rng *r, float *w, long n, float std) {
 void dit_init(Dit *m, uint64_t seed) {
     const DitConfig *c = &m->cfg;
     int H = c->hidden, F = c->mlp_ratio * H, T = dit_num_tokens(c);
-    float *host = xcalloc(m->total, sizeof(float));
+    float *host = xcalloc(m->total, sizeof(float));   // built on the host, then uploaded
     DitWeights w;
     bind_weights(m, &w, host);
     Rng r;
@@ -228,80 +204,47 @@ void dit_init(Dit *m, uint64_t seed) {
         fill_xavier(&r, w.blk[k].fc2_w, H, F);
     }
     (void)T;
-    m->ops->to_device(m->params, host, m->total);
+    ops_upload_f32(m->ops, m->params, host, m->total);
     free(w.blk);
     free(host);
 }
 
 // ---------------------------------------------------------------- activations
 
-static void free_acts(Dit *m) {
-    const Ops *o = m->ops;
-    DitActs *a = &m->a;
-    if (!a->batch) return;
-    float **top[] = {&a->tokens, &a->x0, &a->t_freq, &a->t_h, &a->t_act, &a->t_emb, &a->c, &a->c_silu,
-                     &a->f_mod, &a->lnf, &a->lnf_mean, &a->lnf_rstd, &a->f_out, &a->d_x, &a->d_branch,
-                     &a->d_ln, &a->d_attn_y, &a->d_qkv, &a->d_att, &a->d_fc, &a->d_mod, &a->d_c,
-                     &a->d_tmp_h, &a->d_f_out};
-    for (size_t i = 0; i < sizeof top / sizeof top[0]; i++) o->free(*top[i]);
-    for (int k = 0; k < m->cfg.depth; k++) {
-        DitBlockActs *b = &a->blk[k];
-        float *bufs[] = {b->mod, b->ln1, b->ln1_mean, b->ln1_rstd, b->qkv, b->att, b->attn_y, b->proj,
-                         b->x_mid, b->ln2, b->ln2_mean, b->ln2_rstd, b->fc1, b->gelu, b->fc2, b->out};
-        for (size_t i = 0; i < sizeof bufs / sizeof bufs[0]; i++) o->free(bufs[i]);
-    }
-    free(a->blk);
-    memset(a, 0, sizeof *a);
-}
+#define DIT_SIZE(field, n) + (((size_t)B * (n) + 15) & ~(size_t)15)
+#define DIT_CARVE(field, n) a->field = p; p += ((size_t)B * (n) + 15) & ~(size_t)15;
+#define DIT_CARVE_BLK(field, n) b->field = p; p += ((size_t)B * (n) + 15) & ~(size_t)15;
 
 void dit_reserve(Dit *m, int B) {
     if (B <= m->a.batch) return;
-    free_acts(m);
     const Ops *o = m->ops;
     const DitConfig *c = &m->cfg;
     DitActs *a = &m->a;
-    long H = c->hidden, T = dit_num_tokens(c), F = c->mlp_ratio * H, NH = c->heads;
-    long P = (long)c->patch * c->patch, Cin = c->in_channels * P, Cout = dit_out_channels(c) * P;
-    long BT = (long)B * T, tok_max = Cin > F ? Cin : F;
+    DIT_DIMS(c);
+    const size_t ATT = o->attention_saved_floats(1, (int)T, (int)H, c->heads);
+    if (a->arena) o->free(a->arena);
+    free(a->blk);
+    size_t total = 0 DIT_ACTS(DIT_SIZE) + (size_t)c->depth * (0 DIT_BLOCK_ACTS(DIT_SIZE));
+    float *p = a->arena = ops_alloc_f32(o, total);
     a->batch = B;
-    a->tokens = o->alloc(BT * Cin);
-    a->x0 = o->alloc(BT * H);
-    a->t_freq = o->alloc((long)B * DIT_FREQ_DIM);
-    a->t_h = o->alloc(B * H); a->t_act = o->alloc(B * H); a->t_emb = o->alloc(B * H);
-    a->c = o->alloc(B * H); a->c_silu = o->alloc(B * H);
+    DIT_ACTS(DIT_CARVE)
     a->blk = xcalloc(c->depth, sizeof(DitBlockActs));
     for (int k = 0; k < c->depth; k++) {
         DitBlockActs *b = &a->blk[k];
-        b->mod = o->alloc(B * 6 * H);
-        b->ln1 = o->alloc(BT * H); b->ln1_mean = o->alloc(BT); b->ln1_rstd = o->alloc(BT);
-        b->qkv = o->alloc(BT * 3 * H);
-        b->att = o->alloc(B * NH * T * T);
-        b->attn_y = o->alloc(BT * H); b->proj = o->alloc(BT * H); b->x_mid = o->alloc(BT * H);
-        b->ln2 = o->alloc(BT * H); b->ln2_mean = o->alloc(BT); b->ln2_rstd = o->alloc(BT);
-        b->fc1 = o->alloc(BT * F); b->gelu = o->alloc(BT * F); b->fc2 = o->alloc(BT * H);
-        b->out = o->alloc(BT * H);
+        DIT_BLOCK_ACTS(DIT_CARVE_BLK)
     }
-    a->f_mod = o->alloc(B * 2 * H);
-    a->lnf = o->alloc(BT * H); a->lnf_mean = o->alloc(BT); a->lnf_rstd = o->alloc(BT);
-    a->f_out = o->alloc(BT * Cout);
-    a->d_x = o->alloc(BT * H); a->d_branch = o->alloc(BT * H); a->d_ln = o->alloc(BT * H);
-    a->d_attn_y = o->alloc(BT * H); a->d_qkv = o->alloc(BT * 3 * H);
-    a->d_att = o->alloc(B * NH * T * T);
-    a->d_fc = o->alloc(BT * tok_max);           // also holds the input-token gradient
-    a->d_mod = o->alloc(B * 6 * H); a->d_c = o->alloc(B * H); a->d_tmp_h = o->alloc(B * H);
-    a->d_f_out = o->alloc(BT * Cout);
-    m->last_y = xrealloc(m->last_y, B * sizeof(int));
+    if ((size_t)(p - a->arena) != total) DDM_BUG("activation arena: carved %zu of %zu floats", (size_t)(p - a->arena), total);
 }
 
 void dit_free(Dit *m) {
     if (!m) return;
-    free_acts(m);
+    m->ops->free(m->a.arena);
+    free(m->a.blk);
     m->ops->free(m->params);
     m->ops->free(m->grads);
     free(m->w.blk);
     free(m->g.blk);
     free(m->info);
-    free(m->last_y);
     free(m);
 }
 
@@ -313,25 +256,24 @@ static void embed_conditioning(Dit *m, const float *t, const int *y, int B) {
     const Ops *o = m->ops;
     DitActs *a = &m->a;
     int H = m->cfg.hidden;
-    float *freq = xmalloc((size_t)B * DIT_FREQ_DIM * sizeof(float));
-    dit_timestep_embedding(freq, t, B);
-    o->to_device(a->t_freq, freq, (size_t)B * DIT_FREQ_DIM);
-    free(freq);
+    o->timestep_embed(a->t_freq, t, B);
     linear_forward(o, a->t_h, a->t_freq, m->w.t0_w, m->w.t0_b, B, DIT_FREQ_DIM, H);
     o->silu_fwd(a->t_act, a->t_h, (long)B * H);
     linear_forward(o, a->t_emb, a->t_act, m->w.t2_w, m->w.t2_b, B, H, H);
     o->copy(a->c, a->t_emb, (size_t)B * H);
     if (m->cfg.num_classes > 0) {
         if (!y) DDM_BUG("class-conditional model called without labels");
-        for (int b = 0; b < B; b++) {
-            if (y[b] < 0 || y[b] > m->cfg.num_classes)
-                ddm_fatal("label %d out of range [0, %d] (%d = null class)", y[b], m->cfg.num_classes, m->cfg.num_classes);
-            m->last_y[b] = y[b];
-        }
         o->embed_fwd(a->d_tmp_h, m->w.y_table, y, B, H);
         o->axpy(a->c, 1.0f, a->d_tmp_h, (size_t)B * H);
     }
+    m->last_y = y;
     o->silu_fwd(a->c_silu, a->c, (long)B * H);
+}
+
+void dit_check_labels(const DitConfig *c, const int *y, int B, const char *what) {
+    for (int b = 0; b < B; b++)
+        if (y[b] < 0 || y[b] > c->num_classes)
+            ddm_fatal("%s: label %d out of range [0, %d] (%d = null class)", what, y[b], c->num_classes, c->num_classes);
 }
 
 static void block_forward(Dit *m, int k, const float *xin, int B) {
@@ -399,7 +341,7 @@ static void block_backward(Dit *m, int k, const float *xin, int B) {
     // attention branch
     o->gated_residual_bwd(s->d_branch, s->d_mod + 2 * H, s->d_x, a->mod + 2 * H, a->proj, B, T, H, 6 * H);
     linear_backward(o, s->d_attn_y, 0, g->proj_w, g->proj_b, s->d_branch, a->attn_y, w->proj_w, BT, H, H);
-    o->attention_bwd(s->d_qkv, s->d_att, s->d_attn_y, a->qkv, a->att, B, T, H, c->heads);
+    o->attention_bwd(s->d_qkv, s->d_attn_y, a->qkv, a->attn_y, a->att, B, T, H, c->heads);
     linear_backward(o, s->d_ln, 0, g->qkv_w, g->qkv_b, s->d_qkv, a->ln1, w->qkv_w, BT, H, 3 * H);
     o->ln_modulate_bwd(s->d_x, s->d_mod, s->d_mod + H, s->d_ln, xin, a->ln1_mean, a->ln1_rstd, a->mod + H,
                        B, T, H, 6 * H);

@@ -1,6 +1,6 @@
 // DDPM ancestral and DDIM sampling over respaced timesteps (DiT / improved-diffusion semantics).
 #include "sample/sampler.h"
-#include "sample/schedule.h"
+#include "schedule/schedule.h"
 #include "common.h"
 #include <math.h>
 #include <stdlib.h>

@@ -1,5 +1,5 @@
 // Patch-wise PCA tokenizer: fit (covariance by dsyrk on batches of sampled patches, LAPACKE_dsyevd),
-// encode / decode / full-basis projection by sgemm on batches of patches, safetensors I/O.
+// encode / decode / full-basis projection (tok/pca_dev.c on the CPU table), safetensors I/O.
 #include "tok/pca.h"
 #include <cblas.h>
 #include <lapacke.h>
@@ -9,6 +9,7 @@
 #include "common.h"
 #include "io/safetensors.h"
 #include "rng.h"
+#include "tok/pca_dev.h"
 
 #define PCA_FORMAT "ddm-pca-1"
 #define PCA_RNG_STREAM 0x70636166ull // "pcaf": the patch-sampling stream of pca_fit
@@ -20,15 +21,6 @@ static void gather_patch(const float *img, int C, int H, int W, int p, int py, i
         for (int i = 0; i < p; i++) {
             const float *row = img + ((size_t)c * H + (size_t)py * p + i) * W + (size_t)px * p;
             memcpy(x + ((size_t)c * p + i) * p, row, (size_t)p * sizeof(float));
-        }
-}
-
-static void scatter_patch(float *img, int C, int H, int W, int p, int py, int px, const float *x) {
-    (void)H;
-    for (int c = 0; c < C; c++)
-        for (int i = 0; i < p; i++) {
-            float *row = img + ((size_t)c * H + (size_t)py * p + i) * W + (size_t)px * p;
-            memcpy(row, x + ((size_t)c * p + i) * p, (size_t)p * sizeof(float));
         }
 }
 
@@ -126,101 +118,32 @@ Pca *pca_fit(const float *imgs, int n, int C, int H, int W, int patch, int d, lo
     return p;
 }
 
-// Patches per batch for the sgemm passes (bounded workspace).
-static int batch_images(int T, int D) {
-    long per = (long)T * D;
-    long b = (1L << 22) / (per > 0 ? per : 1);
-    return b < 1 ? 1 : (int)b;
-}
-
-// X [rows, D] (patches of imgs[i0 .. i0+nb), mean subtracted if sub_mean) -> out [rows, k] = X V_k^T
-static void project(const Pca *p, const float *imgs, int n, int H, int W, int k, int sub_mean, float *out) {
-    const int C = p->channels, P = p->patch, D = p->D, gw = W / P, T = (H / P) * gw;
-    const size_t img_size = (size_t)C * H * W;
-    int bi = batch_images(T, D);
-    float *x = xmalloc((size_t)bi * T * D * sizeof(float));
-    for (int i0 = 0; i0 < n; i0 += bi) {
-        int nb = n - i0 < bi ? n - i0 : bi;
-        for (int b = 0; b < nb; b++)
-            for (int t = 0; t < T; t++) {
-                float *xr = x + ((size_t)b * T + t) * D;
-                gather_patch(imgs + img_size * (i0 + b), C, H, W, P, t / gw, t % gw, xr);
-                if (sub_mean)
-                    for (int i = 0; i < D; i++) xr[i] -= p->mean[i];
-            }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasTrans, nb * T, k, D, 1.0f, x, D, p->basis, D, 0.0f,
-                    out + (size_t)i0 * T * k, k);
-    }
-    free(x);
-}
+// The host tokenizer is the device one on the CPU table (whose device memory is host memory).
+#define ON_CPU(call)                                   \
+    do {                                               \
+        PcaDev *pd_ = pca_dev_create(&ops_cpu, p);     \
+        call;                                          \
+        pca_dev_free(pd_);                             \
+    } while (0)
 
 void pca_encode(const Pca *p, const float *imgs, int n, int H, int W, float *latents) {
-    pca_check_images(p, p->channels, H, W, "PCA encode");
-    const int T = (H / p->patch) * (W / p->patch), d = p->d;
-    project(p, imgs, n, H, W, d, p->centered, latents);
-    if (p->whitened) {
-        float *inv = xmalloc((size_t)d * sizeof(float));
-        for (int k = 0; k < d; k++) inv[k] = 1.0f / pca_whiten_scale(p, k);
-        for (size_t r = 0; r < (size_t)n * T; r++)
-            for (int k = 0; k < d; k++) latents[r * d + k] *= inv[k];
-        free(inv);
-    }
-}
-
-void pca_project_full(const Pca *p, const float *imgs, int n, int H, int W, float *coords) {
-    pca_check_images(p, p->channels, H, W, "PCA projection");
-    project(p, imgs, n, H, W, p->D, p->centered, coords);
-}
-
-void pca_project_full_nomean(const Pca *p, const float *imgs, int n, int H, int W, float *coords) {
-    pca_check_images(p, p->channels, H, W, "PCA projection");
-    project(p, imgs, n, H, W, p->D, 0, coords);
-}
-
-void pca_unproject_full_nomean(const Pca *p, const float *coords, int n, int H, int W, float *imgs) {
-    pca_check_images(p, p->channels, H, W, "PCA unprojection");
-    const int C = p->channels, P = p->patch, D = p->D, gw = W / P, T = (H / P) * gw;
-    const size_t img_size = (size_t)C * H * W;
-    int bi = batch_images(T, D);
-    float *x = xmalloc((size_t)bi * T * D * sizeof(float));
-    for (int i0 = 0; i0 < n; i0 += bi) {
-        int nb = n - i0 < bi ? n - i0 : bi;
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb * T, D, D, 1.0f, coords + (size_t)i0 * T * D, D,
-                    p->basis, D, 0.0f, x, D);
-        for (int b = 0; b < nb; b++)
-            for (int t = 0; t < T; t++)
-                scatter_patch(imgs + img_size * (i0 + b), C, H, W, P, t / gw, t % gw, x + ((size_t)b * T + t) * D);
-    }
-    free(x);
+    ON_CPU(pca_dev_encode(pd_, imgs, n, H, W, latents));
 }
 
 void pca_decode(const Pca *p, const float *latents, int n, int H, int W, float *imgs) {
-    pca_check_images(p, p->channels, H, W, "PCA decode");
-    const int C = p->channels, P = p->patch, D = p->D, d = p->d, gw = W / P, T = (H / P) * gw;
-    const size_t img_size = (size_t)C * H * W;
-    int bi = batch_images(T, D);
-    float *x = xmalloc((size_t)bi * T * D * sizeof(float));
-    float *z = p->whitened ? xmalloc((size_t)bi * T * d * sizeof(float)) : NULL;
-    float *sc = xmalloc((size_t)d * sizeof(float));
-    for (int k = 0; k < d; k++) sc[k] = pca_whiten_scale(p, k);
-    for (int i0 = 0; i0 < n; i0 += bi) {
-        int nb = n - i0 < bi ? n - i0 : bi;
-        const float *zin = latents + (size_t)i0 * T * d;
-        if (z) {
-            for (size_t r = 0; r < (size_t)nb * T; r++)
-                for (int k = 0; k < d; k++) z[r * d + k] = zin[r * d + k] * sc[k];
-            zin = z;
-        }
-        cblas_sgemm(CblasRowMajor, CblasNoTrans, CblasNoTrans, nb * T, D, d, 1.0f, zin, d, p->basis, D, 0.0f, x, D);
-        for (int b = 0; b < nb; b++)
-            for (int t = 0; t < T; t++) {
-                float *xr = x + ((size_t)b * T + t) * D;
-                if (p->centered)
-                    for (int i = 0; i < D; i++) xr[i] += p->mean[i];
-                scatter_patch(imgs + img_size * (i0 + b), C, H, W, P, t / gw, t % gw, xr);
-            }
-    }
-    free(sc); free(z); free(x);
+    ON_CPU(pca_dev_decode(pd_, latents, n, H, W, imgs));
+}
+
+void pca_project_full(const Pca *p, const float *imgs, int n, int H, int W, float *coords) {
+    ON_CPU(pca_dev_project_full(pd_, imgs, n, H, W, coords));
+}
+
+void pca_project_full_nomean(const Pca *p, const float *imgs, int n, int H, int W, float *coords) {
+    ON_CPU(pca_dev_project_full_nomean(pd_, imgs, n, H, W, coords));
+}
+
+void pca_unproject_full_nomean(const Pca *p, const float *coords, int n, int H, int W, float *imgs) {
+    ON_CPU(pca_dev_unproject_full_nomean(pd_, coords, n, H, W, imgs));
 }
 
 double pca_explained(const Pca *p, int k) {

@@ -18,6 +18,7 @@
 #pragma once
 #include <stdio.h>
 #include "data/dataset.h"
+#include "loss/dispersive.h"
 #include "loss/objective.h"
 #include "nn/dit.h"
 
@@ -30,21 +31,26 @@ typedef struct Monitor {
     int due;                     // set by the training loop: measure this step
     // filled by the step when due
     double feat_rms[MONITOR_MAX_BLOCKS], pair_share[MONITOR_MAX_BLOCKS], disp_grad[MONITOR_MAX_BLOCKS];
-    double *block_grad_sumsq;    // [depth] handed to the model's backward (Dit.block_grad_sumsq)
-    // the fixed batch for the effective rank
+    double *block_grad_sumsq;    // [depth] (host) handed to the model's backward (Dit.block_grad_sumsq)
+    DispWork work;               // the Gram matrix and the (hypothetical) Dispersive gradient, on the device
+    float *g, *h_g;              // that gradient [B, D]: device, and its host copy (summed on the host)
+    // the fixed batch for the effective rank, on the device
     int erank_every, erank_n;
     float *fxt, *ft;             // the model inputs x_t [n, C*H*W] and their t [n]
     int *fy;                     // [n] labels, or NULL (unconditional)
+    const Ops *ops;
 } Monitor;
 
 // blocks: 0-based indices; variant < 0 = the loss is off (infonce_l2 measured hypothetically). obj: the run's
-// objective, fully set up (its tokenizer too), which builds the fixed batch's x_t.
+// objective, fully set up and bound for batches of `batch` (its tokenizer too), which builds the fixed batch's x_t.
 Monitor *monitor_create(const Dit *m, const int *blocks, int n_blocks, int variant, float lambda, int n_active,
-                        float tau, float eps, int erank_every, int erank_n, const Dataset *data, const Objective *obj);
+                        float tau, float eps, int erank_every, int erank_n, const Dataset *data, const Objective *obj,
+                        int batch);
 void monitor_free(Monitor *mon);
 // After the forward pass of a due step (block outputs of the batch are in the model's activations).
 void monitor_after_forward(Monitor *mon, const Dit *m, int B);
 // Appends ,"feat_rms_b1":...  for a due step (after the backward pass) to a JSON object being written.
 void monitor_write_step(Monitor *mon, FILE *f);
-// Effective ranks on the fixed batch: forward passes in chunks of `chunk`; writes ,"erank_b1":... to f.
+// Effective ranks on the fixed batch: forward passes in chunks of `chunk`, the block outputs downloaded; writes
+// ,"erank_b1":... to f.
 void monitor_write_erank(Monitor *mon, Dit *m, int chunk, FILE *f);

@@ -1,8 +1,8 @@
 #include "train/step.h"
 #include <math.h>
 #include <stdlib.h>
+#include <string.h>
 #include "common.h"
-#include "loss/dispersive.h"
 #include "ops/profile.h"
 #include "train/monitor.h"
 
@@ -19,13 +19,16 @@ void disp_setup_init(DispSetup *d, const Dit *m, int variant, float lambda, floa
         if (k < 0 || k >= m->cfg.depth) ddm_fatal("Dispersive Loss block %d does not exist (blocks 0 to %d)", k, m->cfg.depth - 1);
         if (d->extra[k]) ddm_fatal("Dispersive Loss block %d is listed twice", k);
         d->blocks[i] = k;
-        d->grad[i] = m->ops->alloc((size_t)B * D);
+        d->grad[i] = ops_alloc_f32(m->ops, (size_t)B * D);
         d->extra[k] = d->grad[i];
     }
+    memset(&d->work, 0, sizeof d->work);
+    if (d->n_blocks) disp_work_init(&d->work, m->ops, B);
 }
 
 void disp_setup_free(DispSetup *d, const Dit *m) {
     for (int i = 0; i < d->n_blocks; i++) m->ops->free(d->grad[i]);
+    disp_work_free(&d->work);
     free(d->extra);
 }
 
@@ -37,24 +40,68 @@ static float dispersive_forward_backward(Dit *m, DispSetup *d, int B, double *se
     int D = dit_num_tokens(&m->cfg) * m->cfg.hidden;
     float total = 0, w = d->lambda / d->n_blocks;
     for (int i = 0; i < d->n_blocks; i++) {
-        total += dispersive_loss_f32(m->a.blk[d->blocks[i]].out, B, D, (DispVariant)d->variant, d->tau, d->eps, d->grad[i]);
+        total += dispersive_loss_dev(&d->work, m->a.blk[d->blocks[i]].out, B, D, (DispVariant)d->variant, d->tau,
+                                     d->eps, d->grad[i]);
         m->ops->scale(d->grad[i], w, (size_t)B * D);
     }
     *seconds = now_seconds() - t0;
     return total / d->n_blocks;
 }
 
-LossParts step_loss_and_grads(Dit *m, const Objective *o, DispSetup *d, const float *x, const float *noise,
-                              const float *t, const int *y, int B, float *xt, float *target, float *out,
-                              float *d_out, float *d_xt) {
+void step_batch_init(StepBatch *b, const Dit *m, int B) {
     const DitConfig *c = &m->cfg;
-    long HW = (long)c->height * c->width, n = c->in_channels * HW;
+    const Ops *o = m->ops;
+    memset(b, 0, sizeof *b);
+    b->ops = o;
+    b->cap = B;
+    b->n = (long)c->in_channels * c->height * c->width;
+    b->nout = (long)dit_out_channels(c) * c->height * c->width;
+    size_t Bn = (size_t)B * b->n;
+    b->h_x = xmalloc(Bn * sizeof(float));
+    b->h_noise = xmalloc(Bn * sizeof(float));
+    b->h_t = xmalloc((size_t)B * sizeof(float));
+    b->h_y = xcalloc((size_t)B, sizeof(int));
+    b->x = ops_alloc_f32(o, Bn);
+    b->noise = ops_alloc_f32(o, Bn);
+    b->xt = ops_alloc_f32(o, Bn);
+    b->target = ops_alloc_f32(o, Bn);
+    b->t = ops_alloc_f32(o, B);
+    b->out = ops_alloc_f32(o, (size_t)B * b->nout);
+    b->d_out = ops_alloc_f32(o, (size_t)B * b->nout);
+    b->y = o->alloc((size_t)B * sizeof(int));
+}
+
+void step_batch_free(StepBatch *b) {
+    const Ops *o = b->ops;
+    if (!o) return;
+    free(b->h_x); free(b->h_noise); free(b->h_t); free(b->h_y);
+    float *dev[] = {b->x, b->noise, b->xt, b->target, b->t, b->out, b->d_out};
+    for (size_t i = 0; i < sizeof dev / sizeof dev[0]; i++) o->free(dev[i]);
+    o->free(b->y);
+    memset(b, 0, sizeof *b);
+}
+
+void step_upload(StepBatch *b, const Dit *m, int B) {
+    const Ops *o = b->ops;
+    if (B > b->cap) DDM_BUG("batch of %d for buffers of %d", B, b->cap);
+    ops_upload_f32(o, b->x, b->h_x, (size_t)B * b->n);
+    ops_upload_f32(o, b->noise, b->h_noise, (size_t)B * b->n);
+    ops_upload_f32(o, b->t, b->h_t, (size_t)B);
+    if (m->cfg.num_classes > 0) {
+        dit_check_labels(&m->cfg, b->h_y, B, "training batch");
+        o->upload(b->y, b->h_y, (size_t)B * sizeof(int));
+    }
+}
+
+LossParts step_loss_and_grads(Dit *m, const Objective *o, DispSetup *d, StepBatch *b, int B, float *d_xt) {
+    const DitConfig *c = &m->cfg;
+    long HW = (long)c->height * c->width;
     LossParts s;
-    objective_make_pair(o, xt, target, x, noise, t, B, n);
+    objective_make_pair(o, b->xt, b->target, b->x, b->noise, b->h_t, B, b->n);
     ops_profile_phase(PHASE_FORWARD);
     dit_zero_grad(m);
-    dit_forward(m, out, xt, t, c->num_classes ? y : NULL, B);
-    s.diff = objective_loss(o, out, target, t, B, c->in_channels, dit_out_channels(c), HW, d_out);
+    dit_forward(m, b->out, b->xt, b->t, c->num_classes ? b->y : NULL, B);
+    s.diff = objective_loss(o, b->out, b->target, b->h_t, B, c->in_channels, dit_out_channels(c), HW, b->d_out);
     s.disp = dispersive_forward_backward(m, d, B, &s.disp_seconds);
     s.total = s.diff + (d->n_blocks ? d->lambda * s.disp : 0);
     if (d->mon && d->mon->due) {
@@ -62,16 +109,16 @@ LossParts step_loss_and_grads(Dit *m, const Objective *o, DispSetup *d, const fl
         m->block_grad_sumsq = d->mon->block_grad_sumsq;
     }
     ops_profile_phase(PHASE_BACKWARD);
-    dit_backward(m, d_out, d->extra, d_xt);
+    dit_backward(m, b->d_out, d->extra, d_xt);
     m->block_grad_sumsq = NULL;
     ops_profile_phase(PHASE_OPTIMIZER);
     return s;
 }
 
 void optim_init(OptimState *s, const Dit *m) {
-    s->m = m->ops->alloc(m->total);
-    s->v = m->ops->alloc(m->total);
-    s->ema = m->ops->alloc(m->total);
+    s->m = ops_alloc_f32(m->ops, m->total);
+    s->v = ops_alloc_f32(m->ops, m->total);
+    s->ema = ops_alloc_f32(m->ops, m->total);
     m->ops->copy(s->ema, m->params, m->total);
 }
 

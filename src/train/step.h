@@ -1,34 +1,50 @@
-// One optimisation step's pieces, shared by the training loop and the PyTorch-parity tests:
-// loss and gradients for a batch (diffusion objective + Dispersive Loss), clipping, AdamW, EMA.
+// One optimisation step's pieces, shared by the training loop, the benchmark and the PyTorch-parity tests:
+// loss and gradients for a batch (diffusion objective + Dispersive Loss), clipping, AdamW, EMA. Everything runs
+// as ops on the model's device; the host sees the batch going up (step_upload) and scalars coming down.
 #pragma once
 #include <stdint.h>
+#include "loss/dispersive.h"
 #include "loss/objective.h"
 #include "nn/dit.h"
-
-#define DISP_MAX_BLOCKS 64
 
 typedef struct {
     int variant;                        // DispVariant, or -1 for none
     float lambda, tau, eps;
     int n_blocks, blocks[DISP_MAX_BLOCKS];
-    float *grad[DISP_MAX_BLOCKS];       // [B, T*H] scratch per chosen block
+    float *grad[DISP_MAX_BLOCKS];       // device [B, T*H] per chosen block
     float **extra;                      // depth pointers handed to dit_backward
+    DispWork work;
     struct Monitor *mon;                // NULL, or the mechanism monitor (train/monitor.h), measuring when due
 } DispSetup;
 
-// variant < 0 or lambda == 0 disables it; blocks are 0-based; scratch for batch B is allocated.
+// variant < 0 or lambda == 0 disables it; blocks are 0-based; buffers for batch B are allocated.
 void disp_setup_init(DispSetup *d, const Dit *m, int variant, float lambda, float tau, float eps,
                      const int *blocks, int n_blocks, int B);
 void disp_setup_free(DispSetup *d, const Dit *m);
 
+// A training batch on the model's device, with its host twin (filled by the caller, then step_upload).
+typedef struct {
+    int cap;
+    long n, nout;                        // floats per sample of x and of the model's output
+    // host
+    float *h_x, *h_noise, *h_t;          // [B, n], [B, n], [B]
+    int *h_y;                            // [B] labels (in 0..num_classes)
+    // device
+    float *x, *noise, *t, *xt, *target, *out, *d_out;
+    int *y;
+    const Ops *ops;
+} StepBatch;
+
+void step_batch_init(StepBatch *b, const Dit *m, int B);
+void step_batch_free(StepBatch *b);
+// The training step's batch upload: x, noise, t and (class-conditional models) y of the first B samples.
+void step_upload(StepBatch *b, const Dit *m, int B);
+
 typedef struct { float diff, disp, total; double disp_seconds; } LossParts;
 
-// Forward, losses and backward for one batch; parameter gradients are zeroed first.
-// Host buffers: x, noise [B, n]; t [B]; y [B] or NULL; xt, target [B, n]; out, d_out [B, Cout*HW].
-// d_xt (optional) receives the gradient w.r.t. the model input.
-LossParts step_loss_and_grads(Dit *m, const Objective *o, DispSetup *d, const float *x, const float *noise,
-                              const float *t, const int *y, int B, float *xt, float *target, float *out,
-                              float *d_out, float *d_xt);
+// Forward, losses and backward for the uploaded batch; parameter gradients are zeroed first. d_xt (device,
+// optional) receives the gradient w.r.t. the model input.
+LossParts step_loss_and_grads(Dit *m, const Objective *o, DispSetup *d, StepBatch *b, int B, float *d_xt);
 
 typedef struct { float *m, *v, *ema; } OptimState;   // device, model layout
 

@@ -11,8 +11,10 @@
 #include "data/augment.h"
 #include "io/safetensors.h"
 #include "loss/dispersive.h"
+#include "train/step.h"
+#include "data/dataset.h"
 #include "rng.h"
-#include "train/checkpoint.h"
+#include "model/checkpoint.h"
 #include "train/monitor.h"
 #include "train/train_eval.h"
 
@@ -21,14 +23,12 @@ typedef struct {
     TrainConfig *cfg;
     Dataset data;
     Dit *model;
-    const Ops *ops;                          // ops_cpu or ops_cpu_bf16 (--precision)
+    const Ops *ops;                          // the device's op table at the run's precision
     Objective obj;
     Pca *pca;                                // ldae: the tokenizer (embedded in every checkpoint)
     OptimState opt;
     int64_t step;                            // steps completed
-    // per-step host buffers
-    float *x, *noise, *xt, *target, *out, *d_out, *t;
-    int *y;
+    StepBatch batch;                         // the step's buffers: host twin filled by make_batch, then uploaded
     DispSetup disp;
     // epoch permutation cache
     int *perm;
@@ -56,10 +56,11 @@ static const int *epoch_perm(Run *r, int64_t epoch) {
     return r->perm;
 }
 
-// Fills x, y, t, noise for this step from streams derived from (seed, step) alone.
+// Fills the host side of the batch (x, y, t, noise) for this step from streams derived from (seed, step) alone.
 static void make_batch(Run *r, int64_t step) {
     const TrainConfig *c = r->cfg;
     const Dataset *d = &r->data;
+    StepBatch *b = &r->batch;
     int B = c->batch, C = d->c, H = d->h, W = d->w;
     long n = (long)C * H * W;
     Rng rng;
@@ -68,17 +69,17 @@ static void make_batch(Run *r, int64_t step) {
         int64_t g = step * B + j;
         int idx = epoch_perm(r, g / d->n)[g % d->n];
         const float *src = d->images + (long)idx * n;
-        float *dst = r->x + j * n;
+        float *dst = b->h_x + j * n;
         int flip = c->flip && rng_uniform(&rng) < 0.5f;
         CropBox whole = {0, 0, (float)H, (float)W};   // resizes to an exact copy (or mirror)
         crop_resize(src, dst, C, H, W, c->crop_scale > 0 ? crop_box_sample(&rng, H, W, c->crop_scale) : whole, flip);
         if (c->model.num_classes > 0) {
             int drop = rng_uniform(&rng) < c->label_dropout;
-            r->y[j] = drop ? c->model.num_classes : d->labels[idx];
+            b->h_y[j] = drop ? c->model.num_classes : d->labels[idx];
         }
     }
-    objective_sample_t(&r->obj, &rng, r->t, B);
-    rng_normal_fill(&rng, r->noise, B * n);
+    objective_sample_t(&r->obj, &rng, b->h_t, B);
+    rng_normal_fill(&rng, b->h_noise, B * n);
 }
 
 // ---------------------------------------------------------------- optimisation
@@ -99,8 +100,8 @@ static StepStats train_step(Run *r) {
     const TrainConfig *c = r->cfg;
     StepStats s = {0};
     make_batch(r, r->step);
-    LossParts lp = step_loss_and_grads(r->model, &r->obj, &r->disp, r->x, r->noise, r->t, r->y, c->batch, r->xt,
-                                       r->target, r->out, r->d_out, NULL);
+    step_upload(&r->batch, r->model, c->batch);
+    LossParts lp = step_loss_and_grads(r->model, &r->obj, &r->disp, &r->batch, c->batch, NULL);
     s.diff = lp.diff; s.disp = lp.disp; s.loss = lp.total; s.disp_seconds = lp.disp_seconds;
     s.grad_norm = optim_clip(r->model, c->clip);
     if (!isfinite(s.loss) || !isfinite(s.grad_norm))
@@ -165,22 +166,12 @@ static void setup_dispersive(Run *r) {
     int mb[DISP_MAX_BLOCKS], nm = train_disp_blocks(&view, mb);
     if (nm > MONITOR_MAX_BLOCKS) ddm_fatal("--monitor-blocks: at most %d blocks", MONITOR_MAX_BLOCKS);
     r->mon = monitor_create(r->model, mb, nm, variant, c->disp_lambda, n, c->disp_tau, c->disp_eps, c->erank_every,
-                            c->erank_n, &r->data, &r->obj);
+                            c->erank_n, &r->data, &r->obj, c->batch);
     r->disp.mon = r->mon;
 }
 
 static void setup_buffers(Run *r) {
-    const TrainConfig *c = r->cfg;
-    long n = (long)r->data.c * r->data.h * r->data.w, B = c->batch;
-    long nout = (long)dit_out_channels(&c->model) * r->data.h * r->data.w;
-    r->x = xmalloc(B * n * sizeof(float));
-    r->noise = xmalloc(B * n * sizeof(float));
-    r->xt = xmalloc(B * n * sizeof(float));
-    r->target = xmalloc(B * n * sizeof(float));
-    r->out = xmalloc(B * nout * sizeof(float));
-    r->d_out = xmalloc(B * nout * sizeof(float));
-    r->t = xmalloc(B * sizeof(float));
-    r->y = xcalloc(B, sizeof(int));
+    step_batch_init(&r->batch, r->model, r->cfg->batch);
     r->perm = xmalloc(r->data.n * sizeof(int));
     r->perm_epoch = -1;
 }
@@ -251,8 +242,9 @@ int train_run(TrainConfig *c) {
     snprintf(r.log_path, sizeof r.log_path, "%s/log.jsonl", c->out_dir);
     train_objective_setup(c, &r.obj);
     const char *err;
-    r.ops = ops_cpu_precision(c->precision, &err);
-    if (!r.ops) ddm_fatal("--precision %s: %s", c->precision, err);
+    if (!c->device[0]) snprintf(c->device, sizeof c->device, "%s", ops_default_device());
+    r.ops = ops_select(c->device, c->precision, &err);
+    if (!r.ops) ddm_fatal("%s", err);
     int kind = r.obj.kind;
     if (objective_uses_pca(&r.obj)) {
         // the tokenizer before the data, so that a bad file fails first; a resumed run uses the copy
@@ -278,6 +270,7 @@ int train_run(TrainConfig *c) {
         if (c->model.num_classes) c->model.num_classes = r.data.num_classes;
         if (kind == OBJ_LDAE) c->model.num_classes = 0;   // l-DAE is unconditional
     }
+    train_config_check(c, "");
     c->encoder_depth = train_encoder_depth(c);
     check_data_matches(&r);
     if (r.pca) {
@@ -286,17 +279,18 @@ int train_run(TrainConfig *c) {
         objective_set_pca(&r.obj, r.pca, r.data.c, r.data.h, r.data.w, what);
     }
     setup_model(&r);
-    setup_dispersive(&r);
+    objective_bind(&r.obj, r.ops, c->batch);
     setup_buffers(&r);
+    setup_dispersive(&r);
     r.eval = train_eval_create(c, &r.data);
     if (c->resume[0]) trim_log(r.log_path, r.step);
     r.log = c->resume[0] ? fopen(r.log_path, "a") : fopen(r.log_path, "w");
     if (!r.log) ddm_fatal("cannot write the log '%s'", r.log_path);
     fprintf(stderr, "ddm train: %s, %d blocks x %d hidden, %d heads, patch %d, %.2fM parameters; %s; dispersive %s; "
-            "%d images; steps %lld -> %d; precision %s\n", c->model.num_classes ? "class-conditional" : "unconditional",
+            "%d images; steps %lld -> %d; device %s, precision %s\n", c->model.num_classes ? "class-conditional" : "unconditional",
             c->model.depth, c->model.hidden, c->model.heads, c->model.patch,
             dit_trainable_count(r.model) / 1e6, c->objective, c->disp_variant, r.data.n, (long long)r.step, c->steps,
-            c->precision);
+            r.ops->device, c->precision);
     if (kind == OBJ_DENOISE)
         fprintf(stderr, "ddm train: denoise: noise %s, tokenizer %s, target %s, pca-output %s, loss-weight %s\n",
                 c->noise, c->tokenizer, c->target, c->pca_output, c->loss_weight);
@@ -341,6 +335,13 @@ int train_run(TrainConfig *c) {
     fclose(r.log);
     train_eval_free(r.eval);
     monitor_free(r.mon);
+    disp_setup_free(&r.disp, r.model);
+    step_batch_free(&r.batch);
+    objective_unbind(&r.obj);
+    optim_free(&r.opt, r.model);
+    dit_free(r.model);
+    free(r.perm);
+    dataset_free(&r.data);
     pca_free(r.pca);
     return g_stop ? 130 : 0;
 }

@@ -4,7 +4,7 @@
 #include "common.h"
 #include "eval/classifier.h"
 #include "eval/feature_sets.h"
-#include "train/generate.h"
+#include "infer/generate.h"
 
 struct TrainEval {
     Classifier *cls;
@@ -40,7 +40,7 @@ TrainEval *train_eval_create(const TrainConfig *c, const Dataset *train_data) {
 }
 
 double train_eval_fd(TrainEval *e, Dit *m, const float *ema, const TrainConfig *c) {
-    if (!e->saved) e->saved = m->ops->alloc(m->total), e->ops = m->ops;
+    if (!e->saved) e->saved = ops_alloc_f32(m->ops, m->total), e->ops = m->ops;
     m->ops->copy(e->saved, m->params, m->total);
     m->ops->copy(m->params, ema, m->total);
     GenerateOpts g = e->gen;

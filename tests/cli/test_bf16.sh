@@ -3,7 +3,7 @@
 # forward, bench --gemm; one clear line for a bad name, or on a CPU without AVX512_BF16. No timings.
 cd "$(dirname "$0")/../.." && . tests/cli/lib.sh
 
-expect_fail "unknown precision" "--precision fp16: expected fp32 or bf16" $DDM train $TINY --precision fp16 --steps 1 --out $TMP/r0
+expect_fail "unknown precision" "--precision 'fp16': expected fp32 or bf16" $DDM train $TINY --precision fp16 --steps 1 --out $TMP/r0
 expect_fail "unknown precision (bench)" "expected fp32 or bf16" $DDM bench --precision half
 if ! grep -qw avx512_bf16 /proc/cpuinfo; then
     expect_fail "bf16 without AVX512_BF16" "AVX512_BF16" $DDM train $TINY --precision bf16 --steps 1 --out $TMP/r0

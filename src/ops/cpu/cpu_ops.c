@@ -1,14 +1,16 @@
-// The CPU backend: OpenBLAS for GEMM, OpenMP loops for everything else; the bf16 table swaps in
-// gemm_bf16 for every matrix multiply (Linears and attention's per-head products).
+// The CPU backend: OpenBLAS for GEMM, OpenMP loops for everything else; device memory is host memory. The
+// bf16 table swaps in gemm_bf16 for `gemm` and attention's per-head products. Both tables are generated from
+// ops.h's op list: every op `name` is the function cpu_name (kernels.inc for the layers, below for the rest).
 #include <cblas.h>
 #include <math.h>
+#include <omp.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/gemm_bf16.h"
-#include "ops/ops.h"
+#include "ops/ops_internal.h"
 
 // GELU's tanh dominated the MLP's element-wise time with libm's scalar tanhf (more than the fc1 GEMM
 // on a 2-core machine); this branch-free form vectorises. exp by 2^k * Taylor(r), |r| <= ln2/2
@@ -28,7 +30,7 @@ static inline float tanh_vec(float u) {
 }
 
 #define REAL float
-#define FN(name) name##_f32
+#define FN(name) cpu_##name
 #define GEMM_FN cblas_sgemm
 #define TANH_FN tanh_vec
 #define EXP_FN expf
@@ -51,25 +53,119 @@ static inline float tanh_vec(float u) {
 #undef TANH_FN
 #undef EXP_FN
 
-static float *cpu_alloc(size_t n) {
+// ---------------------------------------------------------------- memory
+
+static void *cpu_alloc(size_t bytes) {
     // 64-byte aligned for vector loads; zero-filled as the interface promises.
-    float *p = NULL;
-    if (posix_memalign((void **)&p, 64, (n ? n : 1) * sizeof(float)) != 0)
-        ddm_fatal("out of memory allocating %zu floats", n);
-    memset(p, 0, n * sizeof(float));
+    void *p = NULL;
+    if (posix_memalign(&p, 64, bytes ? bytes : 1) != 0) ddm_fatal("out of memory allocating %zu bytes", bytes);
+    memset(p, 0, bytes);
     return p;
 }
-static void cpu_free(float *p) { free(p); }
-static void cpu_copy(float *dst, const float *src, size_t n) { if (n) memmove(dst, src, n * sizeof(float)); }
-static void cpu_zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
+static void cpu_free(void *p) { free(p); }
+void cpu_upload(void *dst, const void *src, size_t bytes) { if (bytes) memcpy(dst, src, bytes); }
+void cpu_download(void *dst, const void *src, size_t bytes) { if (bytes) memcpy(dst, src, bytes); }
+void cpu_synchronize(void) {}
+void cpu_copy(float *dst, const float *src, size_t n) { if (n) memmove(dst, src, n * sizeof(float)); }
+void cpu_zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
 
-static void cpu_axpy(float *y, float a, const float *x, size_t n) {
+// ---------------------------------------------------------------- products the losses keep in fp32
+
+void cpu_gemm_fp32(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+                   int ldb, float beta, float *C, int ldc) {
+    cpu_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+}
+
+void cpu_syrk(int N, int K, float alpha, const float *A, int lda, float beta, float *C, int ldc) {
+    cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, N, K, alpha, A, lda, beta, C, ldc);
+}
+
+// ---------------------------------------------------------------- element-wise
+
+// Computed as DiT does in float32 (frequencies and their products with t rounded to float), so that large DDPM
+// timesteps give the same embedding as PyTorch.
+void cpu_timestep_embed(float *out, const float *t, int B) {
+    enum { FREQ_DIM = 256, HALF = FREQ_DIM / 2 };
+    const float neg_log_period = (float)-log(10000.0);
+    for (int b = 0; b < B; b++)
+        for (int k = 0; k < HALF; k++) {
+            float freq = (float)exp((double)(neg_log_period * (float)k / (float)HALF));
+            float arg = t[b] * freq;
+            out[b * FREQ_DIM + k] = (float)cos((double)arg);
+            out[b * FREQ_DIM + HALF + k] = (float)sin((double)arg);
+        }
+}
+
+void cpu_axpy(float *y, float a, const float *x, size_t n) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
-static void cpu_scale(float *x, float s, size_t n) {
+
+void cpu_scale(float *x, float s, size_t n) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) x[i] *= s;
+}
+
+void cpu_scale_cols(float *x, const float *s, long rows, int cols) {
+#pragma omp parallel for schedule(static)
+    for (long r = 0; r < rows; r++)
+        for (int c = 0; c < cols; c++) x[r * cols + c] *= s[c];
+}
+
+void cpu_copy_rows(float *y, long y_stride, const float *x, long x_stride, int B, long n, int zero_tail) {
+    for (int b = 0; b < B; b++) {
+        memmove(y + b * y_stride, x + b * x_stride, (size_t)n * sizeof(float));
+        if (zero_tail) memset(y + b * y_stride + n, 0, (size_t)(y_stride - n) * sizeof(float));
+    }
+}
+
+void cpu_affine_rows(float *y1, float *y2, const float *x, const float *e, const double *coef, int B, long n,
+                     long x_stride, long e_stride) {
+    for (int b = 0; b < B; b++) {
+        const double *c = coef + 4 * b;
+        const float *xb = x + b * x_stride, *eb = e + b * e_stride;
+        float *o1 = y1 + b * n, *o2 = y2 ? y2 + b * n : NULL;
+        for (long i = 0; i < n; i++) {
+            float xi = xb[i], ei = eb[i];   // read both before y1 (which may alias x) is written
+            o1[i] = (float)(c[0] * xi + c[1] * ei);
+            if (o2) o2[i] = (float)(c[2] * xi + c[3] * ei);
+        }
+    }
+}
+
+void cpu_sub_rows(float *y, const float *a, const float *c, int B, long n, long a_stride, long c_stride) {
+    for (int b = 0; b < B; b++)
+        for (long i = 0; i < n; i++) y[b * n + i] = a[b * a_stride + i] - c[b * c_stride + i];
+}
+
+void cpu_sq_err_rows(double *loss, float *grad, const float *out, const float *target, double g, int B, long n,
+                     long out_stride) {
+    for (int b = 0; b < B; b++) {
+        const float *o = out + b * out_stride, *tg = target + b * n;
+        float *d = grad ? grad + b * out_stride : NULL;
+        double s = 0;
+        for (long i = 0; i < n; i++) {
+            double e = (double)o[i] - tg[i];
+            s += e * e;
+            if (d) d[i] = (float)(g * e);
+        }
+        if (d) memset(d + n, 0, (size_t)(out_stride - n) * sizeof(float));
+        loss[b] = s;
+    }
+}
+
+void cpu_weighted_sq_rows(double *loss, float *r, const double *w, const double *g, int B, long rows, int dim) {
+    for (int b = 0; b < B; b++) {
+        float *rb = r + (size_t)b * rows * dim;
+        double s = 0;
+        for (long k = 0; k < rows; k++)
+            for (int i = 0; i < dim; i++) {
+                double v = rb[k * dim + i];
+                s += w[i] * v * v;
+                if (g) rb[k * dim + i] = (float)(g[b] * w[i] * v);
+            }
+        loss[b] = s;
+    }
 }
 
 // Fixed-size chunks summed in order keep the result independent of the thread count.
@@ -90,8 +186,10 @@ static double cpu_sumsq(const float *x, size_t n) {
     return s;
 }
 
-static void cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1,
-                      float beta2, float eps, float wd, float bc1, float bc2) {
+// ---------------------------------------------------------------- optimiser
+
+void cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps,
+               float wd, float bc1, float bc2) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
         float gi = g[i];
@@ -103,51 +201,34 @@ static void cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, fl
     }
 }
 
-static void cpu_ema(float *e, const float *p, size_t n, float decay) {
+void cpu_ema(float *e, const float *p, size_t n, float decay) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) e[i] = decay * e[i] + (1 - decay) * p[i];
 }
 
-static void attention_fwd_bf16(float *out, float *att, const float *qkv, int B, int T, int C, int NH) {
-    attention_fwd_with_f32(gemm_bf16, out, att, qkv, B, T, C, NH);
+// ---------------------------------------------------------------- the tables
+
+size_t cpu_attention_saved(int B, int T, int C, int NH) { (void)C; return (size_t)B * NH * T; }
+
+static void attention_fwd_bf16(float *out, float *saved, const float *qkv, int B, int T, int C, int NH) {
+    cpu_attention_fwd_with(gemm_bf16, out, saved, qkv, B, T, C, NH);
 }
-static void attention_bwd_bf16(float *dqkv, float *scratch, const float *dout, const float *qkv, const float *att,
-                               int B, int T, int C, int NH) {
-    attention_bwd_with_f32(gemm_bf16, dqkv, scratch, dout, qkv, att, B, T, C, NH);
+static void attention_bwd_bf16(float *dqkv, const float *dout, const float *qkv, const float *out,
+                               const float *saved, int B, int T, int C, int NH) {
+    (void)out; (void)saved;
+    cpu_attention_bwd_with(gemm_bf16, dqkv, dout, qkv, B, T, C, NH);
 }
 
-// Everything but the matrix multiplies, shared by both tables.
-#define CPU_OPS_COMMON \
-    .alloc = cpu_alloc, .free = cpu_free, .to_device = cpu_copy, .to_host = cpu_copy, \
-    .copy = cpu_copy, .zero = cpu_zero, .add_bias = add_bias_f32, .bias_grad = bias_grad_f32, \
-    .add_broadcast = add_broadcast_f32, \
-    .ln_modulate_fwd = ln_modulate_fwd_f32, .ln_modulate_bwd = ln_modulate_bwd_f32, \
-    .gelu_fwd = gelu_fwd_f32, .gelu_bwd = gelu_bwd_f32, .silu_fwd = silu_fwd_f32, .silu_bwd = silu_bwd_f32, \
-    .gated_residual_fwd = gated_residual_fwd_f32, .gated_residual_bwd = gated_residual_bwd_f32, \
-    .patchify = patchify_f32, .patchify_bwd = patchify_bwd_f32, \
-    .unpatchify = unpatchify_f32, .unpatchify_bwd = unpatchify_bwd_f32, \
-    .embed_fwd = embed_fwd_f32, .embed_bwd = embed_bwd_f32, \
-    .axpy = cpu_axpy, .scale = cpu_scale, .sumsq = cpu_sumsq, \
-    .adamw = cpu_adamw, .ema = cpu_ema
+#define CPU_OP_ENTRY(name, params, args) .name = cpu_##name,
+#define CPU_TABLE_COMMON                                                                                    \
+    .device = "cpu", .alloc = cpu_alloc, .free = cpu_free, .sumsq = cpu_sumsq,                              \
+    .attention_saved_floats = cpu_attention_saved, DDM_OPS(CPU_OP_ENTRY, DDM_OP_NO_D)
 
-const Ops ops_cpu = {
-    .name = "cpu", CPU_OPS_COMMON,
-    .gemm = gemm_f32, .attention_fwd = attention_fwd_f32, .attention_bwd = attention_bwd_f32,
-};
+const Ops ops_cpu = {.name = "cpu", .precision = "fp32", CPU_TABLE_COMMON};
 
-const Ops ops_cpu_bf16 = {
-    .name = "cpu-bf16", CPU_OPS_COMMON,
-    .gemm = gemm_bf16, .attention_fwd = attention_fwd_bf16, .attention_bwd = attention_bwd_bf16,
-};
-
-const Ops *ops_cpu_precision(const char *precision, const char **err) {
-    *err = NULL;
-    if (!strcmp(precision, "fp32")) return &ops_cpu;
-    if (!strcmp(precision, "bf16")) {
-        if (gemm_bf16_supported()) return &ops_cpu_bf16;
-        *err = "this CPU has no AVX512_BF16 (avx512_bf16 in /proc/cpuinfo), which the bf16 matrix multiplies need";
-        return NULL;
-    }
-    *err = "expected fp32 or bf16";
-    return NULL;
-}
+// The bf16 table is the fp32 one with its matrix multiplies replaced (designated initialisers: the later wins).
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Woverride-init"
+const Ops ops_cpu_bf16 = {.name = "cpu-bf16", .precision = "bf16", CPU_TABLE_COMMON .gemm = gemm_bf16,
+                          .attention_fwd = attention_fwd_bf16, .attention_bwd = attention_bwd_bf16};
+#pragma GCC diagnostic pop

@@ -1,9 +1,11 @@
+// The evaluation networks' CPU kernels — not behind the op table (src/ops): the domain classifier and
+// Inception-v3 that FD-CNN / FID are computed with run on the host, whatever device trained the model.
 // CNN layers for the domain classifier (src/eval/classifier.c): conv2d (stride 1, 'same' padding,
 // im2col + GEMM), batchnorm2d, ReLU, 2x2 max-pool, global average pool and linear, each with its
 // backward pass; and, forward only, for Inception-v3 (src/eval/inception.c): convolutions of any
 // KH x KW kernel, stride and padding on pre-packed weights, writing into a channel slice of a wider
 // output (the branches of an Inception block), and k x k max / average pools. Written once over REAL
-// (conv_impl.inc) and compiled for float (_f32, training) and double (_f64, the finite-difference tests).
+// (cnn_kernels_impl.inc) and compiled for float (_f32, training) and double (_f64, the finite-difference tests).
 //
 // Activations are channels-last, x[N, H, W, C] (one row of C values per pixel), so a convolution is
 // one GEMM over all N*H*W pixels and batchnorm reduces over rows. Conv weights keep PyTorch's layout

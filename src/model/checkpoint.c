@@ -1,4 +1,4 @@
-#include "train/checkpoint.h"
+#include "model/checkpoint.h"
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -26,7 +26,7 @@ void checkpoint_save(const char *path, const CheckpointOut *c) {
     for (int k = 0; k < 4; k++) {
         if (!src[k]) continue;
         host[k] = xmalloc(m->total * sizeof(float));
-        m->ops->to_host(host[k], src[k], m->total);
+        ops_download_f32(m->ops, host[k], src[k], m->total);
         add_all(w, m, prefixes[k], host[k], names, &nn);
     }
     if (c->pca) pca_st_add(w, c->pca, "pca.");
@@ -74,7 +74,21 @@ int checkpoint_load_tensors(const StFile *f, const Dit *m, const char *prefix, f
         const float *src = st_get_f32(f, name, p->ndim, p->shape);
         memcpy(host + p->offset, src, p->numel * sizeof(float));
     }
-    m->ops->to_device(dst, host, m->total);
+    ops_upload_f32(m->ops, dst, host, m->total);
     free(host);
     return 1;
+}
+
+void checkpoint_check_shapes(const StFile *f, const DitConfig *cfg, const char *prefix) {
+    int n;
+    size_t total;
+    ParamInfo *info = dit_layout(cfg, &n, &total);
+    char name[160];
+    snprintf(name, sizeof name, "%s%s", prefix, info[0].name);
+    if (!*prefix || st_find(f, name))   // an absent optional set (EMA) is for the loader to report
+        for (int i = 0; i < n; i++) {
+            snprintf(name, sizeof name, "%s%s", prefix, info[i].name);
+            st_get_f32(f, name, info[i].ndim, info[i].shape);
+        }
+    free(info);
 }

@@ -1,4 +1,4 @@
-#include "cli/args.h"
+#include "config/args.h"
 #include <errno.h>
 #include <math.h>
 #include <stdint.h>
@@ -12,7 +12,32 @@ static ArgSpec *find(ArgParser *p, const char *name) {
     return NULL;
 }
 
-static void set_value(ArgParser *p, ArgSpec *s, const char *v, const char *where) {
+// "--name 'v': expected a, b or c" when v is not one of the choices.
+static void check_choice(const ArgSpec *s, const char *v, const char *where) {
+    const char *c = s->choices;
+    size_t len = strlen(v);
+    for (const char *p = c;; p++) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n == len && !strncmp(p, v, n)) return;
+        if (!bar) break;
+        p = bar;
+    }
+    char list[512] = "";
+    int items = 0, k = 0;
+    for (const char *p = c; *p; p++) items += *p == '|';
+    for (const char *p = c;; k++) {
+        const char *bar = strchr(p, '|');
+        size_t n = bar ? (size_t)(bar - p) : strlen(p);
+        if (n) snprintf(list + strlen(list), sizeof list - strlen(list), "%s%.*s", !list[0] ? "" : k == items ? " or " : ", ",
+                        (int)n, p);
+        if (!bar) break;
+        p = bar + 1;
+    }
+    ddm_fatal("%s--%s '%s': expected %s", where, s->name, v, list);
+}
+
+void args_set(ArgSpec *s, const char *v, const char *where) {
     char *end;
     errno = 0;
     switch (s->type) {
@@ -36,11 +61,11 @@ static void set_value(ArgParser *p, ArgSpec *s, const char *v, const char *where
         break;
     case ARG_STR:
         if (strlen(v) >= s->size) ddm_fatal("%s--%s: value longer than %zu characters", where, s->name, s->size - 1);
+        if (s->choices) check_choice(s, v, where);
         strcpy((char *)s->dst, v);
         break;
     }
     s->seen = 1;
-    (void)p;
 }
 
 static char *trim(char *s) {
@@ -67,7 +92,7 @@ static void read_config(ArgParser *p, const char *path) {
         char *name = trim(s), *value = trim(eq + 1);
         ArgSpec *spec = find(p, name);
         if (!spec || !strcmp(name, "config")) ddm_fatal("%s unknown setting '%s' for 'ddm %s'", where, name, p->command);
-        set_value(p, spec, value, where);
+        args_set(spec, value, where);
     }
     fclose(f);
 }
@@ -122,7 +147,7 @@ void args_parse(ArgParser *p, int argc, char **argv) {
             if (i + 1 >= argc) ddm_fatal("ddm %s: --%s needs a value", p->command, name);
             v = argv[++i];
         }
-        set_value(p, s, v, "");
+        args_set(s, v, "");
     }
 }
 

@@ -1,21 +1,45 @@
-#include "train/generate.h"
+#include "infer/generate.h"
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
 #include "rng.h"
 #include "sample/sampler.h"
 
-typedef struct { Dit *m; int chunk; float *buf; } ModelCtx;
+// The model on its device, for batches of at most `chunk`: inputs, times, labels, output and its first `in`
+// channels per sample (learned-sigma channels dropped before the download).
+typedef struct { Dit *m; int chunk; float *x, *t, *out, *kept; int *y; } ModelCtx;
 
-// The sampler's view of the model: batches of at most `chunk`; learned-sigma channels dropped.
+static ModelCtx model_ctx(Dit *m, int chunk) {
+    const DitConfig *c = &m->cfg;
+    const Ops *o = m->ops;
+    long hw = (long)c->height * c->width;
+    return (ModelCtx){m, chunk, ops_alloc_f32(o, (size_t)chunk * c->in_channels * hw), ops_alloc_f32(o, chunk),
+                      ops_alloc_f32(o, (size_t)chunk * dit_out_channels(c) * hw),
+                      ops_alloc_f32(o, (size_t)chunk * c->in_channels * hw), o->alloc((size_t)chunk * sizeof(int))};
+}
+
+static void model_ctx_free(ModelCtx *mc) {
+    const Ops *o = mc->m->ops;
+    o->free(mc->x); o->free(mc->t); o->free(mc->out); o->free(mc->kept); o->free(mc->y);
+}
+
+// The sampler's view of the model (host in, host out).
 static void model_denoise(void *ctx, float *out, const float *x, const float *t, const int *y, int n) {
     ModelCtx *mc = ctx;
+    const Ops *o = mc->m->ops;
     const DitConfig *c = &mc->m->cfg;
     long hw = (long)c->height * c->width, in = c->in_channels * hw, full = dit_out_channels(c) * hw;
     for (int s = 0; s < n; s += mc->chunk) {
         int k = n - s < mc->chunk ? n - s : mc->chunk;
-        dit_forward(mc->m, mc->buf, x + s * in, t + s, y ? y + s : NULL, k);
-        for (int b = 0; b < k; b++) memcpy(out + (s + b) * in, mc->buf + b * full, in * sizeof(float));
+        ops_upload_f32(o, mc->x, x + s * in, (size_t)k * in);
+        ops_upload_f32(o, mc->t, t + s, (size_t)k);
+        if (y) {
+            dit_check_labels(c, y + s, k, "sampling");
+            o->upload(mc->y, y + s, (size_t)k * sizeof(int));
+        }
+        dit_forward(mc->m, mc->out, mc->x, mc->t, y ? mc->y : NULL, k);
+        o->copy_rows(mc->kept, in, mc->out, full, k, in, 0);
+        ops_download_f32(o, out + s * in, mc->kept, (size_t)k * in);
     }
 }
 
@@ -64,7 +88,7 @@ float *generate_samples(Dit *m, const TrainConfig *tc, const GenerateOpts *o, in
     }
     rng_normal_fill(&rng, x, n * per);
     int chunk = o->cfg_scale != 1 ? 2 * o->batch : o->batch;
-    ModelCtx mc = {m, chunk, xmalloc((size_t)chunk * dit_out_channels(c) * c->height * c->width * sizeof(float))};
+    ModelCtx mc = model_ctx(m, chunk);
     Denoiser d = {model_denoise, &mc, c->in_channels, c->height, c->width, o->cfg_scale, c->num_classes};
     SitPath path = !strcmp(tc->objective, "sit_gvp") ? SIT_GVP : SIT_LINEAR;
     const char *s = o->sampler;
@@ -72,7 +96,7 @@ float *generate_samples(Dit *m, const TrainConfig *tc, const GenerateOpts *o, in
     else if (!strcmp(s, "euler")) sit_sample_ode(&d, path, ODE_EULER, o->steps, x, y, n);
     else if (!strcmp(s, "sde")) sit_sample_sde(&d, path, o->steps, o->last_step, x, y, n, &rng);
     else ddpm_sample(&d, o->steps, !strcmp(s, "ddim"), o->eta, o->clip_x0, x, y, n, &rng);
-    free(mc.buf);
+    model_ctx_free(&mc);
     if (labels) *labels = y;
     else free(y);
     return x;

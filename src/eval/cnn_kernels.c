@@ -1,5 +1,5 @@
-// CNN layers (conv.h): the REAL template conv_impl.inc compiled for float and double.
-#include "nn/conv.h"
+// CNN layers (cnn_kernels.h): the REAL template cnn_kernels_impl.inc compiled for float and double.
+#include "eval/cnn_kernels.h"
 #include <cblas.h>
 #include <math.h>
 #include <stdlib.h>
@@ -12,7 +12,7 @@
 #define REAL float
 #define FN(name) name##_f32
 #define GEMM_FN cblas_sgemm
-#include "conv_impl.inc"
+#include "cnn_kernels_impl.inc"
 #undef REAL
 #undef FN
 #undef GEMM_FN
@@ -20,7 +20,7 @@
 #define REAL double
 #define FN(name) name##_f64
 #define GEMM_FN cblas_dgemm
-#include "conv_impl.inc"
+#include "cnn_kernels_impl.inc"
 #undef REAL
 #undef FN
 #undef GEMM_FN

@@ -1,4 +1,4 @@
-// DDPM noise schedules (shared by the DDPM training objective and the DDPM/DDIM samplers).
+// Noise schedules shared by the training objectives (src/loss) and the samplers (src/sample): DDPM's.
 #pragma once
 
 // DiT / improved-diffusion "linear" schedule, computed in float64 exactly like

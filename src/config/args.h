@@ -1,4 +1,5 @@
-// Flag parsing shared by every subcommand: a table of flags with types, ranges and help text.
+// Typed settings from text, shared by every subcommand's flags, config files and (through the run configuration's
+// field table, config/config.h) checkpoint metadata: one validation path (types, ranges, choices) for all.
 // Accepts "--name value" and "--name=value"; booleans take no value ("--flip"),
 // "=0/1" or a following 0/1/true/false/yes/no.
 // "--config FILE" reads "name = value" lines (# comments) through the same table, flags given
@@ -16,6 +17,7 @@ typedef struct {
     double min, max;       // inclusive range for numbers
     const char *help;
     int seen;              // set by args_parse when given
+    const char *choices;   // ARG_STR: "a|b|c" (an empty item allows ""), or NULL for free text
 } ArgSpec;
 
 typedef struct {
@@ -28,4 +30,7 @@ typedef struct {
 // Parses argv[1..argc-1]; prints help and exits 0 on --help; fatal on errors.
 void args_parse(ArgParser *p, int argc, char **argv);
 int args_seen(const ArgParser *p, const char *name);
+// Sets one setting from its text as a flag would (type, range, choices; fatal one line prefixed by `where`, e.g.
+// "FILE:LINE: " or "" for the command line).
+void args_set(ArgSpec *s, const char *value, const char *where);
 void args_print_help(const ArgParser *p);

@@ -1,9 +1,11 @@
 // Drawing samples from a trained checkpoint with the sampler that fits its objective: shared by
-// `ddm sample` and `ddm eval`.
+// `ddm sample`, `ddm eval`, the training loop's periodic evaluation and `ddm bench`. The samplers run on the
+// host (src/sample); the model runs on its device, and the denoise callback is the named place where the
+// sampler's state goes up and the model's output comes down.
 #pragma once
 #include <stdint.h>
+#include "config/config.h"
 #include "nn/dit.h"
-#include "train/train.h"
 
 typedef struct {
     char sampler[16];      // heun | euler | sde (SiT); ddpm | ddim (DDPM); "" = the objective's default

@@ -1,4 +1,4 @@
-#include "sample/schedule.h"
+#include "schedule/schedule.h"
 #include "common.h"
 
 void ddpm_linear_schedule(int T, double beta_start, double beta_end, double *betas, double *alphas_cumprod) {
