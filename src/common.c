@@ -1,5 +1,6 @@
 #include "common.h"
 #include <errno.h>
+#include <signal.h>
 #include <stdarg.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,32 @@ void atomic_abort(AtomicFile *af) {
     free(af->tmp_path);
     free(af->path);
 }
+
+static const char *g_what = "";
+static volatile int *g_flag;
+static void on_interrupt(int sig) {
+    if (g_flag) { *g_flag = sig; return; }
+    // async-signal-safe only: unlink, write, _exit
+    for (int i = 0; i < MAX_TEMPS; i++) if (g_temps[i]) unlink(g_temps[i]);
+    const char *a = "\nddm ", *b = ": interrupted\n";
+    ssize_t ignored = write(2, a, strlen(a));
+    ignored = write(2, g_what, strlen(g_what));
+    ignored = write(2, b, strlen(b));
+    (void)ignored;
+    _exit(130);
+}
+
+void ddm_handle_interrupts(const char *what) {
+    g_what = what;
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_interrupt;
+    sigemptyset(&sa.sa_mask);
+    sigaction(SIGINT, &sa, NULL);
+    sigaction(SIGTERM, &sa, NULL);
+}
+
+void ddm_on_interrupt(volatile int *flag) { g_flag = flag; }
 
 double now_seconds(void) {
     struct timespec ts;

@@ -30,6 +30,12 @@ AtomicFile atomic_open(const char *path);
 void atomic_commit(AtomicFile *af);
 void atomic_abort(AtomicFile *af);
 
+// SIGINT and SIGTERM from the start of a command: the registered temp files are removed and the process exits
+// with status 130 after one line "ddm <what>: interrupted". ddm_on_interrupt(flag) switches to a graceful mode
+// instead (the signal only sets *flag, e.g. for the training loop to save a checkpoint); NULL switches back.
+void ddm_handle_interrupts(const char *what);
+void ddm_on_interrupt(volatile int *flag);
+
 double now_seconds(void); // monotonic clock
 int file_exists(const char *path);
 int make_dirs(const char *path);   // mkdir -p; 0 on success

@@ -43,7 +43,10 @@ int main(int argc, char **argv) {
         return argc < 2 ? 1 : 0;
     }
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        if (!strcmp(argv[1], commands[i].name)) return commands[i].fn(argc - 1, argv + 1);
+        if (!strcmp(argv[1], commands[i].name)) {
+            ddm_handle_interrupts(commands[i].name);   // from the start: no command dies without a word
+            return commands[i].fn(argc - 1, argv + 1);
+        }
     char names[256] = "";
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         snprintf(names + strlen(names), sizeof names - strlen(names), "%s%s", i ? ", " : "", commands[i].name);

@@ -50,6 +50,9 @@ typedef struct {
     char out_dir[512];
     int log_every, ckpt_every;
     int keep_every;              // also keep ckpt_<step>.safetensors every this many steps (0 = never)
+    int keep_last;               // also keep the last N checkpoints as ckpt_<step>.safetensors (0 = none)
+    char nonfinite[8];           // stop | skip: what a non-finite loss or gradient does
+    int nonfinite_limit;         // skip: stop after this many skipped steps in a row
     char resume[512];            // checkpoint to continue from ("" = fresh run)
     int eval_every;              // periodic sample quality (src/train/train_eval.h); 0 = off
     int eval_n, eval_steps;

@@ -1,11 +1,11 @@
 #include "train/train.h"
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <dirent.h>
 #include <unistd.h>
 #include "common.h"
 #include "data/augment.h"
@@ -37,12 +37,20 @@ typedef struct {
     FILE *log;
     TrainEval *eval;                         // --eval-every, or NULL
     Monitor *mon;                            // the Dispersive mechanism monitor
+    int skipped_in_a_row;                    // --nonfinite skip: consecutive skipped updates
 } Run;
 
-typedef struct { float loss, diff, disp, grad_norm, lr; double disp_seconds; } StepStats;
+// Every write to log.jsonl is checked: a log that cannot be written (a full disk) stops the run, whose last
+// checkpoint stays as it was.
+static void log_flush(Run *r) {
+    if (fflush(r->log) != 0 || ferror(r->log))
+        ddm_fatal("cannot write the log '%s': %s; stopped (the last checkpoint '%s' is kept)", r->log_path,
+                  strerror(errno), r->ckpt_path);
+}
 
-static volatile sig_atomic_t g_stop = 0;
-static void on_signal(int sig) { (void)sig; g_stop = 1; }
+typedef struct { float loss, diff, disp, grad_norm, lr; double disp_seconds; int skipped; } StepStats;
+
+static volatile int g_stop = 0;   // set by SIGINT / SIGTERM once training runs (common.h: ddm_on_interrupt)
 
 // ---------------------------------------------------------------- data
 
@@ -96,6 +104,27 @@ static float lr_at(const TrainConfig *c, int64_t step) {
 
 // ---------------------------------------------------------------- one step
 
+// What is not finite in a step whose loss or gradient norm is not: a loss part, or the first parameter tensor
+// whose gradient holds a NaN or an infinity (downloaded: this is the failure path only).
+static void describe_nonfinite(const Run *r, const StepStats *s, char *what, size_t n) {
+    if (!isfinite(s->diff)) { snprintf(what, n, "the diffusion loss is %g", s->diff); return; }
+    if (!isfinite(s->disp)) { snprintf(what, n, "the Dispersive Loss is %g", s->disp); return; }
+    const Dit *m = r->model;
+    float *g = xmalloc(m->total * sizeof(float));
+    ops_download_f32(m->ops, g, m->grads, m->total);
+    snprintf(what, n, "the gradient norm is %g", s->grad_norm);
+    for (int i = 0; i < m->n_params; i++) {
+        const ParamInfo *p = &m->info[i];
+        size_t k = 0;
+        while (k < p->numel && isfinite(g[p->offset + k])) k++;
+        if (k < p->numel) {
+            snprintf(what, n, "the gradient of %s is %g at element %zu", p->name, g[p->offset + k], k);
+            break;
+        }
+    }
+    free(g);
+}
+
 static StepStats train_step(Run *r) {
     const TrainConfig *c = r->cfg;
     StepStats s = {0};
@@ -104,11 +133,26 @@ static StepStats train_step(Run *r) {
     LossParts lp = step_loss_and_grads(r->model, &r->obj, &r->disp, &r->batch, c->batch, NULL);
     s.diff = lp.diff; s.disp = lp.disp; s.loss = lp.total; s.disp_seconds = lp.disp_seconds;
     s.grad_norm = optim_clip(r->model, c->clip);
-    if (!isfinite(s.loss) || !isfinite(s.grad_norm))
-        ddm_fatal("non-finite loss at step %lld (diffusion %g, dispersive %g, grad norm %g); stopped. The last "
-                  "good checkpoint '%s' is kept; try a lower --lr or --clip 1", (long long)r->step + 1, s.diff,
-                  s.disp, s.grad_norm, r->ckpt_path);
     s.lr = lr_at(c, r->step);
+    if (!isfinite(s.loss) || !isfinite(s.grad_norm)) {   // --nonfinite: stop, or skip the update (a limited number of times)
+        char what[256];
+        describe_nonfinite(r, &s, what, sizeof what);
+        int skip = !strcmp(c->nonfinite, "skip");
+        if (!skip || ++r->skipped_in_a_row > c->nonfinite_limit)
+            ddm_fatal("non-finite loss or gradient at step %lld: %s%s; stopped. The last good checkpoint '%s' is kept; "
+                      "try a lower --lr, --clip 1%s",
+                      (long long)r->step + 1, what, skip ? " (again: --nonfinite-limit reached)" : "", r->ckpt_path,
+                      skip ? "" : " or --nonfinite skip");
+        fprintf(stderr, "%sddm train: warning: step %lld: %s; update skipped (%d in a row, limit %d)\n",
+                isatty(fileno(stderr)) ? "\r\033[K" : "", (long long)r->step + 1, what, r->skipped_in_a_row,
+                c->nonfinite_limit);
+        fprintf(r->log, "{\"step\":%lld,\"skipped\":\"%s\"}\n", (long long)r->step + 1, what);
+        log_flush(r);
+        s.skipped = 1;
+        r->step++;
+        return s;
+    }
+    r->skipped_in_a_row = 0;
     optim_adamw(r->model, &r->opt, r->step, s.lr, c->beta1, c->beta2, c->adam_eps, c->weight_decay);
     optim_ema(r->model, &r->opt, c->ema_decay);
     r->step++;
@@ -120,6 +164,40 @@ static StepStats train_step(Run *r) {
 // --keep-every: is this step a milestone whose checkpoint is kept as ckpt_<step>.safetensors?
 static int keep_due(const TrainConfig *c, int64_t step) { return c->keep_every > 0 && step % c->keep_every == 0; }
 
+static int cmp_desc(const void *a, const void *b) {
+    int64_t x = *(const int64_t *)a, y = *(const int64_t *)b;
+    return x < y ? 1 : x > y ? -1 : 0;
+}
+
+// --keep-last N: the N most recent checkpoints stay as ckpt_<step>.safetensors (hard links to what was just
+// written, so no second write) and older ones go — only after the newest is committed, and never a --keep-every
+// milestone (which counts among the N when it is one of the most recent) or ckpt.safetensors itself.
+static void keep_last(Run *r, const CheckpointOut *co) {
+    const TrainConfig *c = r->cfg;
+    char path[700];
+    snprintf(path, sizeof path, "%s/ckpt_%lld.safetensors", c->out_dir, (long long)r->step);
+    if (!file_exists(path) && link(r->ckpt_path, path) != 0) checkpoint_save(path, co);
+    DIR *dir = opendir(c->out_dir);
+    if (!dir) return;
+    int64_t *steps = NULL;
+    int n = 0, cap = 0;
+    for (struct dirent *e; (e = readdir(dir));) {
+        long long st;
+        char tail[32];
+        if (sscanf(e->d_name, "ckpt_%lld.safetens%31s", &st, tail) != 2 || strcmp(tail, "ors")) continue;
+        if (n == cap) steps = xrealloc(steps, (size_t)(cap = cap ? 2 * cap : 16) * sizeof *steps);
+        steps[n++] = st;
+    }
+    closedir(dir);
+    qsort(steps, (size_t)n, sizeof *steps, cmp_desc);
+    for (int i = c->keep_last; i < n; i++) {
+        if (keep_due(c, steps[i])) continue;
+        snprintf(path, sizeof path, "%s/ckpt_%lld.safetensors", c->out_dir, (long long)steps[i]);
+        unlink(path);
+    }
+    free(steps);
+}
+
 static void save_checkpoint(Run *r) {
     char *json = train_config_to_json(r->cfg);
     CheckpointOut co = {.model = r->model, .ema = r->opt.ema, .opt_m = r->opt.m, .opt_v = r->opt.v,
@@ -130,6 +208,7 @@ static void save_checkpoint(Run *r) {
         snprintf(kept, sizeof kept, "%s/ckpt_%lld.safetensors", r->cfg->out_dir, (long long)r->step);
         checkpoint_save(kept, &co);
     }
+    if (r->cfg->keep_last > 0) keep_last(r, &co);
     free(json);
 }
 
@@ -214,7 +293,7 @@ static void log_step(Run *r, const StepStats *s, double img_s, double disp_share
             (long long)r->step, s->loss, s->diff, s->disp, s->grad_norm, s->lr, img_s, disp_share);
     if (r->mon->due) monitor_write_step(r->mon, r->log);
     fputs("}\n", r->log);
-    fflush(r->log);
+    log_flush(r);
     double eta = img_s > 0 ? (double)(c->steps - r->step) * c->batch / img_s : 0;
     int tty = isatty(fileno(stderr));
     fprintf(stderr, "%sstep %6lld/%d  loss %.4f  diff %.4f  disp %+.4f (%.1f%% of step)  |g| %.3f  lr %.2e  "
@@ -230,7 +309,7 @@ static void evaluate(Run *r) {
     double dt = now_seconds() - t0;
     fprintf(r->log, "{\"step\":%lld,\"fd\":%.6g,\"eval_n\":%d,\"eval_seconds\":%.4g}\n", (long long)r->step, fd,
             r->cfg->eval_n, dt);
-    fflush(r->log);
+    log_flush(r);
     fprintf(stderr, "%sstep %6lld  FD-CNN of %d EMA samples: %.4f  (%.1f s)\n", isatty(fileno(stderr)) ? "\r\033[K" : "",
             (long long)r->step, r->cfg->eval_n, fd, dt);
 }
@@ -298,8 +377,7 @@ int train_run(TrainConfig *c) {
     if (r.pca)
         fprintf(stderr, "ddm train: %s: PCA tokenizer patch %d, D = %d, d = %d (%s); encoder = blocks 0..%d\n",
                 kind == OBJ_LDAE ? "l-DAE" : "denoise", r.pca->patch, r.pca->D, r.pca->d, r.pca->whitened ? "whitened" : "not whitened", c->encoder_depth - 1);
-    signal(SIGINT, on_signal);
-    signal(SIGTERM, on_signal);
+    ddm_on_interrupt(&g_stop);   // from here on a signal stops the loop, which saves a checkpoint
     double t_log = now_seconds(), disp_s = 0;
     int64_t step_log = r.step;
     StepStats s = {0};
@@ -308,7 +386,7 @@ int train_run(TrainConfig *c) {
         s = train_step(&r);
         disp_s += s.disp_seconds;
         int final = r.step == c->steps;
-        if (r.step % c->log_every == 0 || final) {
+        if (!s.skipped && (r.step % c->log_every == 0 || final)) {
             double dt = now_seconds() - t_log;
             log_step(&r, &s, (r.step - step_log) * c->batch / dt, disp_s / dt, final);
             t_log = now_seconds(); disp_s = 0; step_log = r.step;
@@ -317,7 +395,7 @@ int train_run(TrainConfig *c) {
             fprintf(r.log, "{\"step\":%lld", (long long)r.step);
             monitor_write_erank(r.mon, r.model, c->batch, r.log);
             fputs("}\n", r.log);
-            fflush(r.log);
+            log_flush(&r);
         }
         if (r.step % c->ckpt_every == 0 || final || keep_due(c, r.step)) save_checkpoint(&r);
         if (r.eval && (r.step % c->eval_every == 0 || final)) {
@@ -332,7 +410,7 @@ int train_run(TrainConfig *c) {
     } else {
         fprintf(stderr, "ddm train: done; checkpoint %s, log %s\n", r.ckpt_path, r.log_path);
     }
-    fclose(r.log);
+    if (fclose(r.log) != 0) ddm_fatal("cannot write the log '%s': %s", r.log_path, strerror(errno));
     train_eval_free(r.eval);
     monitor_free(r.mon);
     disp_setup_free(&r.disp, r.model);
