@@ -1,65 +1,79 @@
 # ddm build. `make` builds build/ddm, build/libddm.a and build/libddm.so; `make test` builds and runs
-# every test (C unit tests, PyTorch-twin parity, CLI tests).
+# every test (C unit tests, PyTorch-twin parity, CLI tests on the cpu and cpu-isolated devices).
+# `make MPI=1` builds with MPI (OpenMP's mpicc; data-parallel `mpirun ddm train`), by default into build-mpi/;
+# BUILD=dir builds into another directory.
 CC      ?= gcc
 PYTHON  ?= /usr/bin/python3
+MPI     ?=
+ifeq ($(MPI),1)
+CC      := mpicc
+BUILD   ?= build-mpi
+CFLAGS_EXTRA += -DDDM_MPI
+endif
+BUILD   ?= build
 CFLAGS  ?= -O3 -march=native -fno-math-errno
-CFLAGS  += -std=gnu11 -Wall -Wextra -fopenmp -fPIC -Iinclude -Isrc -I/usr/include/stb -MMD -MP
+CFLAGS  += -std=gnu11 -Wall -Wextra -fopenmp -fPIC -Iinclude -Isrc -I/usr/include/stb -MMD -MP $(CFLAGS_EXTRA)
 LDLIBS  = -lopenblas -llapacke -lcjson -lstb -lz -lm -fopenmp
 
 LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
-TEST_SRC := $(shell find tests -name 'test_*.c' | sort)
+TEST_SRC := $(shell find tests -maxdepth 1 -name 'test_*.c' | sort)
 
-LIB_OBJ  := $(LIB_SRC:%.c=build/%.o)
-CLI_OBJ  := $(CLI_SRC:%.c=build/%.o)
-TESTS    := $(TEST_SRC:tests/%.c=build/tests/%)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
+TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-all: build/ddm build/libddm.so
+all: $(BUILD)/ddm $(BUILD)/libddm.so
 
-build/libddm.a: $(LIB_OBJ)
+$(BUILD)/libddm.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
 	rm -f $@
 	ar rcs $@ $^
 
-build/libddm.so: $(LIB_OBJ)
+$(BUILD)/libddm.so: $(LIB_OBJ)
 	$(CC) -shared -o $@ $^ $(LDLIBS)
 
-build/ddm: $(CLI_OBJ) build/libddm.a
-	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) build/libddm.a $(LDLIBS)
+$(BUILD)/ddm: $(CLI_OBJ) $(BUILD)/libddm.a
+	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libddm.a $(LDLIBS)
 
-build/%.o: %.c
+$(BUILD)/%.o: %.c
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-build/tests/%: tests/%.c tests/test.h build/libddm.a
+$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libddm.a
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS) -o $@ $< build/libddm.a $(LDLIBS)
+	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libddm.a $(LDLIBS)
 
 # Reference values from the PyTorch twin (Debian's python3-torch), regenerated when the twin changes.
-build/ref/.stamp: tools/twin.py tools/twin_model.py tools/st.py
-	@mkdir -p build/ref
-	$(PYTHON) tools/twin.py --out build/ref
+$(BUILD)/ref/.stamp: tools/twin.py tools/twin_model.py tools/st.py
+	@mkdir -p $(BUILD)/ref
+	$(PYTHON) tools/twin.py --out $(BUILD)/ref
 	touch $@
 
 # Random Inception-v3 weights and their PyTorch features (torchvision's blocks and pytorch-fid's) for
 # test_inception and the eval tests. Without torchvision the script writes SKIP instead (no stamp, so
 # the next make tries again).
-build/ref/inception/.stamp: tools/inception_convert.py tools/st.py
-	@mkdir -p build/ref/inception
-	$(PYTHON) tools/inception_convert.py --random 0 --flavour both --out build/ref/inception
-	@if [ ! -f build/ref/inception/SKIP ]; then touch $@; fi
+$(BUILD)/ref/inception/.stamp: tools/inception_convert.py tools/st.py
+	@mkdir -p $(BUILD)/ref/inception
+	$(PYTHON) tools/inception_convert.py --random 0 --flavour both --out $(BUILD)/ref/inception
+	@if [ ! -f $(BUILD)/ref/inception/SKIP ]; then touch $@; fi
 
-tests: $(TESTS) build/ddm build/ref/.stamp build/ref/inception/.stamp
+tests: $(TESTS) $(BUILD)/ddm $(BUILD)/ref/.stamp $(BUILD)/ref/inception/.stamp
 
 test: tests
 	bash tools/run_tests.sh
 
+# Data-parallel training under mpirun (an MPI build in build-mpi/): 2 ranks against 1 process.
+test-mpi:
+	$(MAKE) MPI=1 build-mpi/ddm
+	bash tests/mpi/test_mpi.sh build-mpi/ddm
+
 # Speed figures (see docs/performance.md); not part of the tests.
-bench: build/ddm
-	./build/ddm bench --model all
+bench: $(BUILD)/ddm
+	./$(BUILD)/ddm bench --model all
 
 clean:
-	rm -rf build
+	rm -rf build build-mpi
 
-.PHONY: all test tests bench clean
+.PHONY: all test tests test-mpi bench clean
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

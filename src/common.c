@@ -22,18 +22,26 @@ static void temps_unlink_all(void) {
     for (int i = 0; i < MAX_TEMPS; i++) if (g_temps[i]) { unlink(g_temps[i]); g_temps[i] = NULL; }
 }
 
-static const char *g_context;
+static const char *g_context, *g_tag = "";
+static void (*g_before_exit)(void);
+static volatile int g_dying;   // in ddm_fatal: a signal now (another rank's abort) ends the process quietly
 void ddm_error_context(const char *prefix) { g_context = prefix; }
+void ddm_fatal_hooks(const char *tag, void (*before_exit)(void)) { g_tag = tag; g_before_exit = before_exit; }
 
 void ddm_fatal(const char *fmt, ...) {
+    g_dying = 1;
     fflush(stdout);
+    // Among several ranks, every one of them may hit the same error (a bad flag): rank 0's line is enough, so the
+    // others wait a moment for its abort to end them, and speak only if it does not come (their own error).
+    if (g_before_exit && strstr(g_tag, "[rank 0 ") != g_tag) sleep(2);
     va_list ap;
     va_start(ap, fmt);
-    fprintf(stderr, "ddm: error: %s", g_context ? g_context : "");
+    fprintf(stderr, "ddm: error: %s%s", g_tag, g_context ? g_context : "");
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
     temps_unlink_all();
+    if (g_before_exit) g_before_exit();
     exit(1);
 }
 
@@ -115,6 +123,7 @@ void atomic_abort(AtomicFile *af) {
 static const char *g_what = "";
 static volatile int *g_flag;
 static void on_interrupt(int sig) {
+    if (g_dying) _exit(1);
     if (g_flag) { *g_flag = sig; return; }
     // async-signal-safe only: unlink, write, _exit
     for (int i = 0; i < MAX_TEMPS; i++) if (g_temps[i]) unlink(g_temps[i]);

@@ -11,6 +11,9 @@ void ddm_fatal(const char *fmt, ...) __attribute__((format(printf, 1, 2), noretu
 // While set (not NULL), ddm_fatal's line starts with this text: what was being read, e.g. "ckpt.safetensors:
 // config: ", so that checks written for the command line name the file a bad value came from.
 void ddm_error_context(const char *prefix);
+// For a process among several (src/dist): `tag` starts every error line (e.g. "[rank 1 of 2] ") and `before_exit`
+// runs instead of a plain exit (e.g. MPI_Abort, which ends every rank).
+void ddm_fatal_hooks(const char *tag, void (*before_exit)(void));
 // A programming error (should never happen): also prints the source file and line.
 #define DDM_BUG(...) ddm_bug(__FILE__, __LINE__, __VA_ARGS__)
 void ddm_bug(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));

@@ -2,7 +2,7 @@
 # Installs everything ddm needs from Debian's packages (idempotent; needs root or sudo).
 set -euo pipefail
 PKGS=(build-essential libopenblas-openmp-dev liblapacke-dev libcjson-dev libstb-dev zlib1g-dev
-      dataset-fashion-mnist python3-numpy python3-torch python3-torchvision)
+      dataset-fashion-mnist python3-numpy python3-torch python3-torchvision libopenmpi-dev openmpi-bin)
 missing=()
 for p in "${PKGS[@]}"; do dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p"); done
 if [ ${#missing[@]} -eq 0 ]; then echo "setup: all dependencies present"; exit 0; fi

@@ -2,6 +2,8 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "common.h"
+#include "dist/dist.h"
+#include <unistd.h>
 #include "config/args.h"
 #include "io/safetensors.h"
 #include "model/checkpoint.h"
@@ -20,6 +22,10 @@ int cmd_train(int argc, char **argv) {
     specs[n++] = (ArgSpec){"unconditional", ARG_BOOL, &unconditional, 0, 0, 1, "no class labels", 0, NULL};
     ArgParser p = {"train", "Train a DiT/SiT on Fashion-MNIST, optionally with Dispersive Loss.", specs, n};
     args_parse(&p, argc, argv);
+    if (!c.threads && dist_local_size() > 1) {   // ranks sharing a machine share its cores
+        int per = (int)sysconf(_SC_NPROCESSORS_ONLN) / dist_local_size();
+        c.threads = per > 0 ? per : 1;
+    }
     cli_set_threads(c.threads);
     if (variant[0]) {   // explicit sizes override the named variant
         DitConfig given = c.model;

@@ -5,6 +5,7 @@
 #include <string.h>
 #include "cli/cli.h"
 #include "common.h"
+#include "dist/dist.h"
 
 void cli_set_threads(int n) {
     if (n <= 0) return;
@@ -45,7 +46,13 @@ int main(int argc, char **argv) {
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
         if (!strcmp(argv[1], commands[i].name)) {
             ddm_handle_interrupts(commands[i].name);   // from the start: no command dies without a word
-            return commands[i].fn(argc - 1, argv + 1);
+            dist_init(&argc, &argv);
+            if (dist_size() > 1 && strcmp(commands[i].name, "train"))
+                ddm_fatal("ddm %s runs as one process (only ddm train is data-parallel): launch it without mpirun / srun",
+                          commands[i].name);
+            int rc = commands[i].fn(argc - 1, argv + 1);
+            dist_finalize();
+            return rc;
         }
     char names[256] = "";
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)

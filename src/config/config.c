@@ -44,6 +44,7 @@ const ConfigField train_fields[] = {
     {"disp-tau", "disp_tau", 0, ARG_FLOAT, MEMBER(disp_tau), 1e-6, 1e6, NULL, FIELD_KEPT, "0.5", "temperature (InfoNCE variants)"},
     {"disp-eps", "disp_eps", 0, ARG_FLOAT, MEMBER(disp_eps), 0, 1e6, NULL, FIELD_KEPT, "1", "margin (hinge)"},
     {"disp-blocks", "disp_blocks", 0, ARG_STR, MEMBER(disp_blocks), 0, 0, NULL, FIELD_KEPT, "depth/4", "blocks read: depth/4 | last | all | N[,M..] (0-based)"},
+    {"disp-gather", "disp_gather", 0, ARG_BOOL, MEMBER(disp_gather), 0, 1, NULL, FIELD_OVERRIDE, "0", "data parallel (mpirun): the Dispersive Loss sees the global batch, all-gathered from the ranks, with each rank's samples getting their gradient (default: each rank's own batch, as the reference code)"},
     // optimisation
     {"steps", "steps", 0, ARG_INT, MEMBER(steps), 1, 1e9, NULL, FIELD_OVERRIDE, "1000", "total training steps"},
     {"batch", "batch", 0, ARG_INT, MEMBER(batch), 1, 65536, NULL, FIELD_KEPT, "64", "batch size"},

@@ -29,6 +29,7 @@ typedef struct {
     char disp_variant[16];       // none | infonce_l2 | infonce_cos | hinge | covariance
     float disp_lambda, disp_tau, disp_eps;
     char disp_blocks[64];        // "last", "all", "depth/4", "N" or "N,M,..." (0-based block indices)
+    int disp_gather;             // data parallel: the loss sees the all-gathered global batch (else each rank's own)
     // optimisation
     int steps, batch;
     float lr, beta1, beta2, weight_decay, adam_eps, clip;

@@ -3,6 +3,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
+#include "dist/dist.h"
 #include "ops/profile.h"
 #include "train/monitor.h"
 
@@ -23,6 +24,8 @@ void disp_setup_init(DispSetup *d, const Dit *m, int variant, float lambda, floa
         d->extra[k] = d->grad[i];
     }
     memset(&d->work, 0, sizeof d->work);
+    d->ranks = d->rank = 0;
+    d->zg = d->dzg = d->h_local = d->h_global = NULL;
     if (d->n_blocks) disp_work_init(&d->work, m->ops, B);
 }
 
@@ -30,6 +33,26 @@ void disp_setup_free(DispSetup *d, const Dit *m) {
     for (int i = 0; i < d->n_blocks; i++) m->ops->free(d->grad[i]);
     disp_work_free(&d->work);
     free(d->extra);
+    if (d->ranks) {
+        m->ops->free(d->zg);
+        m->ops->free(d->dzg);
+        free(d->h_local);
+        free(d->h_global);
+    }
+}
+
+void disp_setup_gather(DispSetup *d, const Dit *m, int ranks, int rank, int B) {
+    size_t D = (size_t)dit_num_tokens(&m->cfg) * m->cfg.hidden;
+    d->ranks = ranks;
+    d->rank = rank;
+    d->zg = ops_alloc_f32(m->ops, (size_t)ranks * B * D);
+    d->dzg = ops_alloc_f32(m->ops, (size_t)ranks * B * D);
+    d->h_local = xmalloc((size_t)B * D * sizeof(float));
+    d->h_global = xmalloc((size_t)ranks * B * D * sizeof(float));
+    if (d->n_blocks) {   // the Gram matrix is of the global batch
+        disp_work_free(&d->work);
+        disp_work_init(&d->work, m->ops, ranks * B);
+    }
 }
 
 // The average over the chosen blocks, so lambda keeps its meaning with a list (SPEC §1.1).
@@ -40,9 +63,17 @@ static float dispersive_forward_backward(Dit *m, DispSetup *d, int B, double *se
     int D = dit_num_tokens(&m->cfg) * m->cfg.hidden;
     float total = 0, w = d->lambda / d->n_blocks;
     for (int i = 0; i < d->n_blocks; i++) {
-        total += dispersive_loss_dev(&d->work, m->a.blk[d->blocks[i]].out, B, D, (DispVariant)d->variant, d->tau,
-                                     d->eps, d->grad[i]);
-        m->ops->scale(d->grad[i], w, (size_t)B * D);
+        const float *z = m->a.blk[d->blocks[i]].out;
+        if (d->ranks) {   // the global batch: every rank computes the same loss, keeps its rows' gradient
+            dist_allgather_dev(m->ops, z, d->zg, (size_t)B * D, d->h_local, d->h_global);
+            total += dispersive_loss_dev(&d->work, d->zg, d->ranks * B, D, (DispVariant)d->variant, d->tau, d->eps,
+                                         d->dzg);
+            m->ops->copy(d->grad[i], d->dzg + (size_t)d->rank * B * D, (size_t)B * D);
+            m->ops->scale(d->grad[i], w * d->ranks, (size_t)B * D);
+        } else {
+            total += dispersive_loss_dev(&d->work, z, B, D, (DispVariant)d->variant, d->tau, d->eps, d->grad[i]);
+            m->ops->scale(d->grad[i], w, (size_t)B * D);
+        }
     }
     *seconds = now_seconds() - t0;
     return total / d->n_blocks;

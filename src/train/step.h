@@ -15,12 +15,20 @@ typedef struct {
     float **extra;                      // depth pointers handed to dit_backward
     DispWork work;
     struct Monitor *mon;                // NULL, or the mechanism monitor (train/monitor.h), measuring when due
+    // --disp-gather over `ranks` data-parallel processes (disp_setup_gather): the loss sees the global batch
+    int ranks, rank;
+    float *zg, *dzg;                    // device [ranks * B, T*H]: the gathered block output and its gradient
+    float *h_local, *h_global;          // host scratch of the all-gather
 } DispSetup;
 
 // variant < 0 or lambda == 0 disables it; blocks are 0-based; buffers for batch B are allocated.
 void disp_setup_init(DispSetup *d, const Dit *m, int variant, float lambda, float tau, float eps,
                      const int *blocks, int n_blocks, int B);
 void disp_setup_free(DispSetup *d, const Dit *m);
+// Data parallel over `ranks` processes with local batch B: the loss is computed on the all-gathered global batch
+// (rank-order rows), and each rank keeps the gradient of its own rows, times `ranks` (the gradient all-reduce
+// takes the mean over the ranks).
+void disp_setup_gather(DispSetup *d, const Dit *m, int ranks, int rank, int B);
 
 // A training batch on the model's device, with its host twin (filled by the caller, then step_upload).
 typedef struct {

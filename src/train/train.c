@@ -8,6 +8,7 @@
 #include <dirent.h>
 #include <unistd.h>
 #include "common.h"
+#include "dist/dist.h"
 #include "data/augment.h"
 #include "io/safetensors.h"
 #include "loss/dispersive.h"
@@ -38,11 +39,17 @@ typedef struct {
     TrainEval *eval;                         // --eval-every, or NULL
     Monitor *mon;                            // the Dispersive mechanism monitor
     int skipped_in_a_row;                    // --nonfinite skip: consecutive skipped updates
+    // data parallel (src/dist): this process's rank among `ranks`; it trains rows [rank*B, (rank+1)*B) of every
+    // global batch (B = local_batch); rank 0 alone logs, evaluates and writes checkpoints
+    int rank, ranks, local_batch, lead;
+    float *t_all, *noise_all;                // the global batch's t and noise (every rank draws them all)
+    float *host_grads;                       // the all-reduce's host scratch
 } Run;
 
 // Every write to log.jsonl is checked: a log that cannot be written (a full disk) stops the run, whose last
 // checkpoint stays as it was.
 static void log_flush(Run *r) {
+    if (!r->log) return;
     if (fflush(r->log) != 0 || ferror(r->log))
         ddm_fatal("cannot write the log '%s': %s; stopped (the last checkpoint '%s' is kept)", r->log_path,
                   strerror(errno), r->ckpt_path);
@@ -64,30 +71,36 @@ static const int *epoch_perm(Run *r, int64_t epoch) {
     return r->perm;
 }
 
-// Fills the host side of the batch (x, y, t, noise) for this step from streams derived from (seed, step) alone.
+// Fills the host side of the batch (x, y, t, noise) for this step from streams derived from (seed, step) alone:
+// every rank draws the whole global batch's random numbers in the single-process order and keeps its own rows,
+// so the ranks together train on exactly the samples one process would.
 static void make_batch(Run *r, int64_t step) {
     const TrainConfig *c = r->cfg;
     const Dataset *d = &r->data;
     StepBatch *b = &r->batch;
-    int B = c->batch, C = d->c, H = d->h, W = d->w;
+    int B = c->batch, C = d->c, H = d->h, W = d->w, first = r->rank * r->local_batch, last = first + r->local_batch;
     long n = (long)C * H * W;
     Rng rng;
     rng_init(&rng, c->seed, (uint64_t)step + 1);
     for (int j = 0; j < B; j++) {
         int64_t g = step * B + j;
         int idx = epoch_perm(r, g / d->n)[g % d->n];
-        const float *src = d->images + (long)idx * n;
-        float *dst = b->h_x + j * n;
         int flip = c->flip && rng_uniform(&rng) < 0.5f;
         CropBox whole = {0, 0, (float)H, (float)W};   // resizes to an exact copy (or mirror)
-        crop_resize(src, dst, C, H, W, c->crop_scale > 0 ? crop_box_sample(&rng, H, W, c->crop_scale) : whole, flip);
+        CropBox box = c->crop_scale > 0 ? crop_box_sample(&rng, H, W, c->crop_scale) : whole;
+        int label = 0;
         if (c->model.num_classes > 0) {
             int drop = rng_uniform(&rng) < c->label_dropout;
-            b->h_y[j] = drop ? c->model.num_classes : d->labels[idx];
+            label = drop ? c->model.num_classes : d->labels[idx];
         }
+        if (j < first || j >= last) continue;
+        crop_resize(d->images + (long)idx * n, b->h_x + (j - first) * n, C, H, W, box, flip);
+        b->h_y[j - first] = label;
     }
-    objective_sample_t(&r->obj, &rng, b->h_t, B);
-    rng_normal_fill(&rng, b->h_noise, B * n);
+    objective_sample_t(&r->obj, &rng, r->t_all, B);
+    rng_normal_fill(&rng, r->noise_all, B * n);
+    memcpy(b->h_t, r->t_all + first, (size_t)r->local_batch * sizeof(float));
+    memcpy(b->h_noise, r->noise_all + (size_t)first * n, (size_t)r->local_batch * n * sizeof(float));
 }
 
 // ---------------------------------------------------------------- optimisation
@@ -129,8 +142,14 @@ static StepStats train_step(Run *r) {
     const TrainConfig *c = r->cfg;
     StepStats s = {0};
     make_batch(r, r->step);
-    step_upload(&r->batch, r->model, c->batch);
-    LossParts lp = step_loss_and_grads(r->model, &r->obj, &r->disp, &r->batch, c->batch, NULL);
+    step_upload(&r->batch, r->model, r->local_batch);
+    LossParts lp = step_loss_and_grads(r->model, &r->obj, &r->disp, &r->batch, r->local_batch, NULL);
+    if (r->ranks > 1) {   // the mean over the ranks: gradients (the same bits everywhere) and the logged losses
+        dist_mean_dev(r->ops, r->model->grads, r->model->total, r->host_grads);
+        double v[3] = {lp.diff, lp.disp, lp.total};
+        dist_mean_host(v, 3);
+        lp.diff = (float)v[0]; lp.disp = (float)v[1]; lp.total = (float)v[2];
+    }
     s.diff = lp.diff; s.disp = lp.disp; s.loss = lp.total; s.disp_seconds = lp.disp_seconds;
     s.grad_norm = optim_clip(r->model, c->clip);
     s.lr = lr_at(c, r->step);
@@ -143,11 +162,13 @@ static StepStats train_step(Run *r) {
                       "try a lower --lr, --clip 1%s",
                       (long long)r->step + 1, what, skip ? " (again: --nonfinite-limit reached)" : "", r->ckpt_path,
                       skip ? "" : " or --nonfinite skip");
-        fprintf(stderr, "%sddm train: warning: step %lld: %s; update skipped (%d in a row, limit %d)\n",
-                isatty(fileno(stderr)) ? "\r\033[K" : "", (long long)r->step + 1, what, r->skipped_in_a_row,
-                c->nonfinite_limit);
-        fprintf(r->log, "{\"step\":%lld,\"skipped\":\"%s\"}\n", (long long)r->step + 1, what);
-        log_flush(r);
+        if (r->lead) {
+            fprintf(stderr, "%sddm train: warning: step %lld: %s; update skipped (%d in a row, limit %d)\n",
+                    isatty(fileno(stderr)) ? "\r\033[K" : "", (long long)r->step + 1, what, r->skipped_in_a_row,
+                    c->nonfinite_limit);
+            fprintf(r->log, "{\"step\":%lld,\"skipped\":\"%s\"}\n", (long long)r->step + 1, what);
+            log_flush(r);
+        }
         s.skipped = 1;
         r->step++;
         return s;
@@ -199,6 +220,11 @@ static void keep_last(Run *r, const CheckpointOut *co) {
 }
 
 static void save_checkpoint(Run *r) {
+    if (r->ranks > 1) {   // the replicas must be bit-identical: checked at every checkpoint, on every rank
+        ops_download_f32(r->ops, r->host_grads, r->model->params, r->model->total);
+        dist_check_same(r->host_grads, r->model->total * sizeof(float), "the model's weights");
+    }
+    if (!r->lead) return;
     char *json = train_config_to_json(r->cfg);
     CheckpointOut co = {.model = r->model, .ema = r->opt.ema, .opt_m = r->opt.m, .opt_v = r->opt.v,
                         .step = r->step, .seed = r->cfg->seed, .config_json = json, .pca = r->pca};
@@ -234,23 +260,30 @@ static void setup_dispersive(Run *r) {
         variant = dispersive_variant_parse(c->disp_variant);
         if (variant < 0)
             ddm_fatal("--disp '%s': expected none, infonce_l2, infonce_cos, hinge or covariance", c->disp_variant);
-        if (c->batch < 2)
-            fprintf(stderr, "ddm: warning: Dispersive Loss needs a batch of at least 2; with --batch 1 it is 0\n");
+        int seen = c->disp_gather ? c->batch : r->local_batch;   // the batch the loss sees
+        if (seen < 2 && r->lead)
+            fprintf(stderr, "ddm: warning: Dispersive Loss needs a batch of at least 2; with %s batch %d it is 0\n",
+                    r->ranks > 1 && !c->disp_gather ? "a per-rank" : "a", seen);
         n = train_disp_blocks(c, blocks);
     }
-    disp_setup_init(&r->disp, r->model, variant, c->disp_lambda, c->disp_tau, c->disp_eps, blocks, n, c->batch);
+    disp_setup_init(&r->disp, r->model, variant, c->disp_lambda, c->disp_tau, c->disp_eps, blocks, n, r->local_batch);
+    if (c->disp_gather) disp_setup_gather(&r->disp, r->model, r->ranks, r->rank, r->local_batch);
     // The monitor watches the Dispersive blocks, or --monitor-blocks; with the loss off, the blocks it would use.
     TrainConfig view = *c;
     if (c->monitor_blocks[0]) snprintf(view.disp_blocks, sizeof view.disp_blocks, "%s", c->monitor_blocks);
     int mb[DISP_MAX_BLOCKS], nm = train_disp_blocks(&view, mb);
     if (nm > MONITOR_MAX_BLOCKS) ddm_fatal("--monitor-blocks: at most %d blocks", MONITOR_MAX_BLOCKS);
-    r->mon = monitor_create(r->model, mb, nm, variant, c->disp_lambda, n, c->disp_tau, c->disp_eps, c->erank_every,
-                            c->erank_n, &r->data, &r->obj, c->batch);
+    r->mon = monitor_create(r->model, mb, nm, variant, c->disp_lambda, n, c->disp_tau, c->disp_eps,
+                            r->lead ? c->erank_every : 0, c->erank_n, &r->data, &r->obj, r->local_batch);
     r->disp.mon = r->mon;
 }
 
 static void setup_buffers(Run *r) {
-    step_batch_init(&r->batch, r->model, r->cfg->batch);
+    long n = (long)r->data.c * r->data.h * r->data.w;
+    step_batch_init(&r->batch, r->model, r->local_batch);
+    r->t_all = xmalloc((size_t)r->cfg->batch * sizeof(float));
+    r->noise_all = xmalloc((size_t)r->cfg->batch * n * sizeof(float));
+    if (r->ranks > 1) r->host_grads = xmalloc(r->model->total * sizeof(float));
     r->perm = xmalloc(r->data.n * sizeof(int));
     r->perm_epoch = -1;
 }
@@ -287,6 +320,7 @@ static void check_data_matches(const Run *r) {
 
 static void log_step(Run *r, const StepStats *s, double img_s, double disp_share, int final) {
     const TrainConfig *c = r->cfg;
+    if (!r->lead) return;
     fprintf(r->log,
             "{\"step\":%lld,\"loss\":%.6g,\"loss_diff\":%.6g,\"loss_disp\":%.6g,\"grad_norm\":%.6g,\"lr\":%.6g,"
             "\"img_per_s\":%.4g,\"disp_time_share\":%.4g",
@@ -314,9 +348,34 @@ static void evaluate(Run *r) {
             (long long)r->step, r->cfg->eval_n, fd, dt);
 }
 
+static void report_setup(const Run *r, int kind) {
+    const TrainConfig *c = r->cfg;
+    fprintf(stderr, "ddm train: %s, %d blocks x %d hidden, %d heads, patch %d, %.2fM parameters; %s; dispersive %s; "
+            "%d images; steps %lld -> %d; device %s, precision %s\n", c->model.num_classes ? "class-conditional" : "unconditional",
+            c->model.depth, c->model.hidden, c->model.heads, c->model.patch,
+            dit_trainable_count(r->model) / 1e6, c->objective, c->disp_variant, r->data.n, (long long)r->step, c->steps,
+            r->ops->device, c->precision);
+    if (kind == OBJ_DENOISE)
+        fprintf(stderr, "ddm train: denoise: noise %s, tokenizer %s, target %s, pca-output %s, loss-weight %s\n",
+                c->noise, c->tokenizer, c->target, c->pca_output, c->loss_weight);
+    if (c->single_t >= 0) fprintf(stderr, "ddm train: single noise level t = %g\n", c->single_t);
+    if (r->pca)
+        fprintf(stderr, "ddm train: %s: PCA tokenizer patch %d, D = %d, d = %d (%s); encoder = blocks 0..%d\n",
+                kind == OBJ_LDAE ? "l-DAE" : "denoise", r->pca->patch, r->pca->D, r->pca->d, r->pca->whitened ? "whitened" : "not whitened", c->encoder_depth - 1);
+    if (r->ranks > 1)
+        fprintf(stderr, "ddm train: data parallel (%s): global batch %d, %d per rank; Dispersive Loss on %s\n",
+                dist_describe(), c->batch, r->local_batch,
+                c->disp_gather ? "the global batch (--disp-gather)" : "each rank's own batch");
+}
+
 int train_run(TrainConfig *c) {
-    Run r = {.cfg = c};
-    if (make_dirs(c->out_dir) != 0) ddm_fatal("--out '%s': cannot create the directory: %s", c->out_dir, strerror(errno));
+    Run r = {.cfg = c, .rank = dist_rank(), .ranks = dist_size()};
+    r.lead = r.rank == 0;
+    if (c->batch % r.ranks)
+        ddm_fatal("--batch %d is the global batch: it must divide evenly among the %d ranks", c->batch, r.ranks);
+    r.local_batch = c->batch / r.ranks;
+    if (r.lead && make_dirs(c->out_dir) != 0)
+        ddm_fatal("--out '%s': cannot create the directory: %s", c->out_dir, strerror(errno));
     snprintf(r.ckpt_path, sizeof r.ckpt_path, "%s/ckpt.safetensors", c->out_dir);
     snprintf(r.log_path, sizeof r.log_path, "%s/log.jsonl", c->out_dir);
     train_objective_setup(c, &r.obj);
@@ -358,30 +417,21 @@ int train_run(TrainConfig *c) {
         objective_set_pca(&r.obj, r.pca, r.data.c, r.data.h, r.data.w, what);
     }
     setup_model(&r);
-    objective_bind(&r.obj, r.ops, c->batch);
+    objective_bind(&r.obj, r.ops, r.local_batch);
     setup_buffers(&r);
     setup_dispersive(&r);
-    r.eval = train_eval_create(c, &r.data);
-    if (c->resume[0]) trim_log(r.log_path, r.step);
-    r.log = c->resume[0] ? fopen(r.log_path, "a") : fopen(r.log_path, "w");
-    if (!r.log) ddm_fatal("cannot write the log '%s'", r.log_path);
-    fprintf(stderr, "ddm train: %s, %d blocks x %d hidden, %d heads, patch %d, %.2fM parameters; %s; dispersive %s; "
-            "%d images; steps %lld -> %d; device %s, precision %s\n", c->model.num_classes ? "class-conditional" : "unconditional",
-            c->model.depth, c->model.hidden, c->model.heads, c->model.patch,
-            dit_trainable_count(r.model) / 1e6, c->objective, c->disp_variant, r.data.n, (long long)r.step, c->steps,
-            r.ops->device, c->precision);
-    if (kind == OBJ_DENOISE)
-        fprintf(stderr, "ddm train: denoise: noise %s, tokenizer %s, target %s, pca-output %s, loss-weight %s\n",
-                c->noise, c->tokenizer, c->target, c->pca_output, c->loss_weight);
-    if (c->single_t >= 0) fprintf(stderr, "ddm train: single noise level t = %g\n", c->single_t);
-    if (r.pca)
-        fprintf(stderr, "ddm train: %s: PCA tokenizer patch %d, D = %d, d = %d (%s); encoder = blocks 0..%d\n",
-                kind == OBJ_LDAE ? "l-DAE" : "denoise", r.pca->patch, r.pca->D, r.pca->d, r.pca->whitened ? "whitened" : "not whitened", c->encoder_depth - 1);
+    if (r.lead) {   // rank 0 alone evaluates, logs and writes checkpoints
+        r.eval = train_eval_create(c, &r.data);
+        if (c->resume[0]) trim_log(r.log_path, r.step);
+        r.log = c->resume[0] ? fopen(r.log_path, "a") : fopen(r.log_path, "w");
+        if (!r.log) ddm_fatal("cannot write the log '%s'", r.log_path);
+    }
+    if (r.lead) report_setup(&r, kind);
     ddm_on_interrupt(&g_stop);   // from here on a signal stops the loop, which saves a checkpoint
     double t_log = now_seconds(), disp_s = 0;
     int64_t step_log = r.step;
     StepStats s = {0};
-    while (r.step < c->steps && !g_stop) {
+    while (r.step < c->steps && !dist_any(g_stop)) {
         r.mon->due = (r.step + 1) % c->log_every == 0 || r.step + 1 == c->steps;
         s = train_step(&r);
         disp_s += s.disp_seconds;
@@ -391,26 +441,30 @@ int train_run(TrainConfig *c) {
             log_step(&r, &s, (r.step - step_log) * c->batch / dt, disp_s / dt, final);
             t_log = now_seconds(); disp_s = 0; step_log = r.step;
         }
-        if (c->erank_every > 0 && (r.step % c->erank_every == 0 || final)) {
+        if (r.lead && c->erank_every > 0 && (r.step % c->erank_every == 0 || final)) {
             fprintf(r.log, "{\"step\":%lld", (long long)r.step);
-            monitor_write_erank(r.mon, r.model, c->batch, r.log);
+            monitor_write_erank(r.mon, r.model, r.local_batch, r.log);
             fputs("}\n", r.log);
             log_flush(&r);
         }
         if (r.step % c->ckpt_every == 0 || final || keep_due(c, r.step)) save_checkpoint(&r);
-        if (r.eval && (r.step % c->eval_every == 0 || final)) {
+        if (r.eval && (r.step % c->eval_every == 0 || final)) {   // (rank 0 only; the others wait for it)
             evaluate(&r);
             t_log = now_seconds(); disp_s = 0; step_log = r.step;   // evaluation time is not training time
         }
     }
-    if (g_stop) {
+    int stopped = r.step < c->steps;
+    if (stopped) {
         save_checkpoint(&r);
-        fprintf(stderr, "\nddm train: interrupted at step %lld; checkpoint saved to %s (continue with --resume)\n",
-                (long long)r.step, r.ckpt_path);
-    } else {
+        if (r.lead)
+            fprintf(stderr, "\nddm train: interrupted at step %lld; checkpoint saved to %s (continue with --resume)\n",
+                    (long long)r.step, r.ckpt_path);
+    } else if (r.lead) {
         fprintf(stderr, "ddm train: done; checkpoint %s, log %s\n", r.ckpt_path, r.log_path);
     }
-    if (fclose(r.log) != 0) ddm_fatal("cannot write the log '%s': %s", r.log_path, strerror(errno));
+    if (r.lead && r.ranks > 1)
+        fprintf(stderr, "ddm train: the %d replicas' weights were bit-identical at every checkpoint\n", r.ranks);
+    if (r.log && fclose(r.log) != 0) ddm_fatal("cannot write the log '%s': %s", r.log_path, strerror(errno));
     train_eval_free(r.eval);
     monitor_free(r.mon);
     disp_setup_free(&r.disp, r.model);
@@ -419,7 +473,10 @@ int train_run(TrainConfig *c) {
     optim_free(&r.opt, r.model);
     dit_free(r.model);
     free(r.perm);
+    free(r.t_all);
+    free(r.noise_all);
+    free(r.host_grads);
     dataset_free(&r.data);
     pca_free(r.pca);
-    return g_stop ? 130 : 0;
+    return stopped ? 130 : 0;
 }
