@@ -2,9 +2,9 @@
 # every test (C unit tests, PyTorch-twin parity, CLI tests).
 CC      ?= gcc
 PYTHON  ?= /usr/bin/python3
-CFLAGS  ?= -O3 -march=native -fno-math-errno
-CFLAGS  += -std=gnu11 -Wall -Wextra -fopenmp -fPIC -Iinclude -Isrc -I/usr/include/stb -MMD -MP
-LDLIBS  = -lopenblas -llapacke -lcjson -lstb -lz -lm -fopenmp
+CFLAGS  ?= -O3 -fno-math-errno
+CFLAGS  += -std=gnu11 -Wall -Wextra -fopenmp -pthread -fPIC -Iinclude -Isrc -I/usr/include/stb -MMD -MP
+LDLIBS  = -lopenblas -llapacke -lcjson -lstb -lpng -ljpeg -lz -lm -fopenmp -pthread
 
 LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)

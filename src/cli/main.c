@@ -25,9 +25,10 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"forward", cmd_forward, "run the model once on given .npy inputs (parity checks against PyTorch)"},
     {"bench", cmd_bench, "time training and sampling on fixed configurations beside the PyTorch twin"},
     {"eval", cmd_eval, "Fréchet distance (domain-classifier features), KID, precision/recall of samples"},
-    {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on Fashion-MNIST patches"},
+    {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on patches of the training images"},
     {"probe", cmd_probe, "linear-probe and k-NN accuracy of a network's features (or a baseline)"},
     {"classifier", cmd_classifier, "train / evaluate the domain classifier whose features the FID uses"},
+    {"data", cmd_data, "describe a dataset as ddm reads it (any format), write its first samples, check every file"},
     {"plot", cmd_plot, "line charts (PNG) of JSONL logs: loss curves, distance vs step"},
 };
 

@@ -1,0 +1,30 @@
+// The dataset flags every data-reading command shares (the --data family of data.h), so they accept the
+// same formats with the same words: CLI_DATA_FLAGS(spec) in a command's ArgSpec table, then
+// data_open(&spec, "train", 1) and cli_open_test(&spec, test_path) for its test split.
+#pragma once
+#include "data/data.h"
+
+#define CLI_DATA_FLAGS(s)                                                                                         \
+    {"data", ARG_STR, (s).path, sizeof (s).path, 0, 0, "dataset: an IDX directory or file (MNIST-like), an ImageFolder (one "   \
+     "sub-folder per class; DIR/train + DIR/val splits), CIFAR-10/100 binary batches, or latents (.npy/.npz [N,C,H,W], or "    \
+     "fast-DiT's X_features/ + X_labels/ folders); docs/data.md", 0},                                                          \
+    {"data-format", ARG_STR, (s).format, sizeof (s).format, 0, 0, "auto (detected) | idx | imagefolder | cifar | latents", 0}, \
+    {"image-size", ARG_INT, &(s).image_size, 0, 0, 65536, "ImageFolder: resize the short side and centre-crop to S x S "        \
+     "(ADM's center_crop_arr); 0 = the images' own size, which must then agree", 0},                                          \
+    {"data-labels", ARG_STR, (s).labels, sizeof (s).labels, 0, 0, "latents in one .npy: their labels .npy (default: "          \
+     "<stem>_labels.npy or labels.npy beside it)", 0},                                                                         \
+    {"latent-scale", ARG_STR, (s).scale, sizeof (s).scale, 0, 0, "latents: x = (v - shift) * scale, one value or one per "     \
+     "channel, e.g. 0.18215 for raw SD-VAE latents (fast-DiT's features are already scaled: keep 1) [1]", 0},                  \
+    {"latent-shift", ARG_STR, (s).shift, sizeof (s).shift, 0, 0, "latents: the shift of --latent-scale, one value or one per " \
+     "channel [0]", 0},                                                                                                        \
+    {"data-cache-mb", ARG_INT, &(s).cache_mb, 0, 0, 1 << 30, "ImageFolder: decoded images kept in memory, MiB (a split that " \
+     "fits is decoded and checked when opened)", 0}
+
+#define CLI_TEST_DATA_FLAG(buf)                                                                                   \
+    {"test-data", ARG_STR, (buf), sizeof (buf), 0, 0, "the test split, read with the --data flags (default: the test split of " \
+     "--data: IDX t10k/test files, CIFAR's test batch, an ImageFolder's val/ or test/ folder)", 0}
+
+// The test split: test_path (whole, if it has no splits) when given, else the test split of spec.
+DataSource *cli_open_test(const DataSpec *spec, const char *test_path);
+// Prints the one-line description of d to stderr, prefixed "ddm <command>: <role>: ".
+void cli_print_data(const char *command, const char *role, const DataSource *d);
