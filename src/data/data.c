@@ -208,9 +208,9 @@ DataSource *data_open(const DataSpec *spec, const char *split, int whole_ok) {
     if (!path[0]) ddm_fatal("--data is empty: expected a dataset directory or file");
     struct stat st;
     if (stat(path, &st) != 0) {
-        if (!strcmp(path, DDM_FASHION_MNIST_DIR))
-            ddm_fatal("Fashion-MNIST directory '%s' does not exist (install it with `apt-get install "
-                      "dataset-fashion-mnist`, or pass --data)", path);
+        if (errno == ENOENT)
+            ddm_fatal("--data %s does not exist (ddm reads IDX, ImageFolder, CIFAR and latents, docs/data.md; the default, "
+                      "Fashion-MNIST, comes with `apt-get install dataset-fashion-mnist`)", path);
         ddm_fatal("--data %s: %s", path, strerror(errno));
     }
     const char *f = spec->format;
