@@ -29,13 +29,14 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"probe", cmd_probe, "linear-probe and k-NN accuracy of a network's features (or a baseline)"},
     {"classifier", cmd_classifier, "train / evaluate the domain classifier whose features the FID uses"},
     {"data", cmd_data, "describe a dataset as ddm reads it (any format), write its first samples, check every file"},
+    {"tensorboard", cmd_tensorboard, "write a JSONL log (ddm train's log.jsonl) as a TensorBoard event file"},
     {"plot", cmd_plot, "line charts (PNG) of JSONL logs: loss curves, distance vs step"},
 };
 
 static void usage(void) {
     printf("usage: ddm <command> [flags]   (ddm <command> --help for its flags)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        printf("  %-10s %s\n", commands[i].name, commands[i].help);
+        printf("  %-12s %s\n", commands[i].name, commands[i].help);
 }
 
 int main(int argc, char **argv) {
