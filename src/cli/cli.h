@@ -12,6 +12,7 @@ int cmd_classifier(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
 int cmd_data(int argc, char **argv);
 int cmd_tensorboard(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 // Applies --threads (0 = all cores) to OpenMP and OpenBLAS.
 void cli_set_threads(int n);
 // --precision fp32 | bf16 -> the CPU ops table; a one-line error for another name or bf16 without AVX512_BF16.

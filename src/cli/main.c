@@ -28,6 +28,7 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on patches of the training images"},
     {"probe", cmd_probe, "linear-probe and k-NN accuracy of a network's features (or a baseline)"},
     {"classifier", cmd_classifier, "train / evaluate the domain classifier whose features the FID uses"},
+    {"export", cmd_export, "write a checkpoint's weights as safetensors for PyTorch's load_state_dict (official DiT/SiT)"},
     {"data", cmd_data, "describe a dataset as ddm reads it (any format), write its first samples, check every file"},
     {"tensorboard", cmd_tensorboard, "write a JSONL log (ddm train's log.jsonl) as a TensorBoard event file"},
     {"plot", cmd_plot, "line charts (PNG) of JSONL logs: loss curves, distance vs step"},
