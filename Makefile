@@ -2,6 +2,9 @@
 # every test (C unit tests, PyTorch-twin parity, CLI tests).
 CC      ?= gcc
 PYTHON  ?= /usr/bin/python3
+VERSION := 0.1.0
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
 CFLAGS  ?= -O3 -fno-math-errno
 CFLAGS  += -std=gnu11 -Wall -Wextra -fopenmp -pthread -fPIC -Iinclude -Isrc -I/usr/include/stb -MMD -MP
 LDLIBS  = -lopenblas -llapacke -lcjson -lstb -lpng -ljpeg -lz -lm -fopenmp -pthread
@@ -22,7 +25,25 @@ build/libddm.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 build/libddm.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-soname,libddm.so.0 -o $@ $^ $(LDLIBS)
+
+# make install PREFIX=/opt/ddm [DESTDIR=/tmp/stage]: the tool, both libraries, the header, and ddm.pc with
+# the prefix written in (generated at each install, so another PREFIX never reuses a stale file).
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 build/ddm $(DESTDIR)$(PREFIX)/bin/ddm
+	install -m 644 build/libddm.a $(DESTDIR)$(LIBDIR)/libddm.a
+	install -m 755 build/libddm.so $(DESTDIR)$(LIBDIR)/libddm.so.$(VERSION)
+	ln -sf libddm.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libddm.so.0
+	ln -sf libddm.so.0 $(DESTDIR)$(LIBDIR)/libddm.so
+	install -m 644 include/ddm.h $(DESTDIR)$(PREFIX)/include/ddm.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(LDLIBS)|' tools/ddm.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ddm.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/ddm.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/ddm $(DESTDIR)$(LIBDIR)/libddm.a $(DESTDIR)$(LIBDIR)/libddm.so* \
+	      $(DESTDIR)$(PREFIX)/include/ddm.h $(DESTDIR)$(LIBDIR)/pkgconfig/ddm.pc
 
 build/ddm: $(CLI_OBJ) build/libddm.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) build/libddm.a $(LDLIBS)
@@ -61,5 +82,5 @@ bench: build/ddm
 clean:
 	rm -rf build
 
-.PHONY: all test tests bench clean
+.PHONY: all test tests bench clean install uninstall
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -187,6 +187,7 @@ void tfevents_image_grid(TfEvents *t, const char *tag, int64_t step, const float
     unsigned char *png = png_grid_encode(t->path, imgs, n, c, h, w, ncols, 2, 1, lo, hi, &len, &W, &H);
     tfevents_image_png(t, tag, step, png, (size_t)len, H, W, c);
     free(png);
+    tfevents_flush(t);
 }
 
 void tfevents_flush(TfEvents *t) {
@@ -214,5 +215,6 @@ int tfevents_log_json(TfEvents *t, const char *line, const char *prefix) {
         n++;
     }
     cJSON_Delete(o);
+    tfevents_flush(t);   // a line at a time, so a TensorBoard watching the run sees it now
     return n;
 }

@@ -5,8 +5,8 @@
 // PNG images (Value.image) from it.
 //
 // Every write is checked: an I/O error (disk full, a directory that cannot be written) is a one-line fatal
-// error naming the file. Records are written whole and flushed by tfevents_flush / tfevents_close, so a
-// reader never sees half an event once a flush returned.
+// error naming the file. Records are written whole; scalars reach the file at tfevents_flush (or
+// tfevents_log_json, an image, tfevents_close), so a TensorBoard watching the run sees whole events.
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
