@@ -80,7 +80,7 @@ assert not bad, bad[:3]" "$1" "$2"; }
 out=$($CO --pt $TMP/DiT-S-2-256x256.pt --out $TMP/dit.safetensors 2>&1)
 check "DiT converted: shapes inferred (S/2: 32,963,360 parameters)" grep -q "depth 12, hidden 384, heads 6, patch 2, 4x32x32, 1000 classes, learned sigma on, 32,963,360 parameters, objective ddpm; DiT-S/2 from the file name" <<< "$out"
 expect_ok "ddm forward" $DDM forward --ckpt $TMP/dit.safetensors --x $TMP/x.npy --t $TMP/td.npy --y $TMP/y.npy --out $TMP/o.npy --block 5 --block-out $TMP/z.npy --ema --threads 2
-expect_ok "== the PyTorch model that made the weights (output, block 5)" close $TMP/o.npy $TMP/want_dit.npy $TMP/z.npy $TMP/want_dit_b5.npy
+check "== the PyTorch model that made the weights (output, block 5)" close $TMP/o.npy $TMP/want_dit.npy $TMP/z.npy $TMP/want_dit_b5.npy
 expect_ok "check_forward.py agrees" $PY tools/check_forward.py --ckpt $TMP/dit.safetensors --x $TMP/x.npy --t $TMP/td.npy --y $TMP/y.npy --out $TMP/o.npy --block 5 --block-out $TMP/z.npy
 expect_ok "ddm sample (DDPM) on it" $DDM sample --ckpt $TMP/dit.safetensors --n 2 --steps 2 --out $TMP/s.png --npy $TMP/s.npy --threads 2
 check "samples [2, 4, 32, 32], finite" $PY -c "import numpy as np, sys; a = np.load('$TMP/s.npy'); sys.exit(0 if a.shape == (2, 4, 32, 32) and np.isfinite(a).all() else 1)"
@@ -106,7 +106,7 @@ assert meta['step'] == '100' and c['train']['objective'] == 'sit_linear' and met
 d = json.loads(meta['dataset']); assert d['shape'] == [4, 32, 32] and d['scale'] == [0.18215] * 4, d"
 expect_ok "forward raw" $DDM forward --ckpt $TMP/sit.safetensors --x $TMP/x.npy --t $TMP/ts.npy --y $TMP/y.npy --out $TMP/o.npy --threads 2
 expect_ok "forward --ema" $DDM forward --ckpt $TMP/sit.safetensors --x $TMP/x.npy --t $TMP/ts.npy --y $TMP/y.npy --out $TMP/oe.npy --ema --threads 2
-expect_ok "raw = \"model\", EMA = \"ema\"" close $TMP/o.npy $TMP/want_sit_raw.npy $TMP/oe.npy $TMP/want_sit_ema.npy
+check "raw = \"model\", EMA = \"ema\"" close $TMP/o.npy $TMP/want_sit_raw.npy $TMP/oe.npy $TMP/want_sit_ema.npy
 expect_ok "ddm sample (Heun) on it" $DDM sample --ckpt $TMP/sit.safetensors --n 2 --steps 2 --cfg 1.5 --out $TMP/s2.png --threads 2
 expect_ok "export --ema" $DDM export --ckpt $TMP/sit.safetensors --out $TMP/sit_ema.safetensors --ema
 expect_ok "export --ema == \"ema\"" same_tensors $TMP/sit_ema.safetensors $TMP/ema_ref.pt
