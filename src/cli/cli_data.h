@@ -2,6 +2,7 @@
 // same formats with the same words: CLI_DATA_FLAGS(spec) in a command's ArgSpec table, then
 // data_open(&spec, "train", 1) and cli_open_test(&spec, test_path) for its test split.
 #pragma once
+#include "cli/args.h"
 #include "data/data.h"
 
 #define CLI_DATA_FLAGS(s)                                                                                         \
@@ -26,5 +27,9 @@
 
 // The test split: test_path (whole, if it has no splits) when given, else the test split of spec.
 DataSource *cli_open_test(const DataSpec *spec, const char *test_path);
+// When none of the dataset flags was given (ap: the command's parsed flags) and ckpt records the data it was
+// trained on ("dataset" metadata, data_describe_json), spec becomes that data, said on stderr; else unchanged.
+// So `ddm probe --ckpt C` and `ddm eval --ckpt C` evaluate on the training data's format by default.
+void cli_data_from_checkpoint(DataSpec *spec, const ArgParser *ap, const char *ckpt, const char *command);
 // Prints the one-line description of d to stderr, prefixed "ddm <command>: <role>: ".
 void cli_print_data(const char *command, const char *role, const DataSource *d);

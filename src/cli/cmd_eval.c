@@ -77,6 +77,7 @@ int cmd_eval(int argc, char **argv) {
     ArgParser p = {"eval", "Fréchet distance (FD-CNN on classifier features, or FID on Inception-v3 features), KID and "
                    "precision/recall of generated images.", specs, sizeof specs / sizeof specs[0]};
     args_parse(&p, argc, argv);
+    cli_data_from_checkpoint(&spec, &p, ckpt, "eval");
     cli_set_threads(threads);
     int use_inc = !strcmp(feat_kind, "inception");
     if (!use_inc && strcmp(feat_kind, "cnn") != 0) ddm_fatal("--features '%s': expected cnn or inception", feat_kind);

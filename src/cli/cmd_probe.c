@@ -198,6 +198,7 @@ int cmd_probe(int argc, char **argv) {
     ArgParser ap = {"probe", "Linear-probe and k-NN accuracy of a network's pooled block features (or a baseline) on a labelled dataset.",
                     specs, sizeof specs / sizeof specs[0]};
     args_parse(&ap, argc, argv);
+    cli_data_from_checkpoint(&spec, &ap, ckpt, "probe");
     WdGrid grid = parse_wd_grid(wd_s, val_frac);
     cli_set_threads(threads);
     const Ops *ops = cli_precision(precision);   // a bad name or a CPU without AVX512_BF16 fails before any work

@@ -227,6 +227,7 @@ DataSource *data_open(const DataSpec *spec, const char *split, int whole_ok) {
         ddm_fatal("--image-size %d applies to an ImageFolder, but %s holds %s data of a fixed size (%dx%d)",
                   spec->image_size, path, d->format, d->h, d->w);
     if (d->n < 1) ddm_fatal("--data %s: the %s split holds no samples", path, d->split);
+    d->spec = *spec;
     return d;
 }
 
@@ -295,9 +296,39 @@ char *data_describe_json(const DataSource *d) {
         for (int i = 0; i < d->num_classes; i++) cJSON_AddItemToArray(c, cJSON_CreateString(d->class_names[i]));
     }
     cJSON_AddStringToObject(o, "detail", d->detail);
+    cJSON *open = cJSON_AddObjectToObject(o, "open");
+    cJSON_AddStringToObject(open, "path", d->spec.path);
+    cJSON_AddStringToObject(open, "format", d->format);
+    cJSON_AddNumberToObject(open, "image_size", d->spec.image_size);
+    cJSON_AddStringToObject(open, "labels", d->spec.labels);
+    cJSON_AddStringToObject(open, "scale", d->spec.scale);
+    cJSON_AddStringToObject(open, "shift", d->spec.shift);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
+}
+
+static int copy_str(cJSON *o, const char *key, char *dst, size_t cap) {
+    cJSON *it = cJSON_GetObjectItemCaseSensitive(o, key);
+    if (!cJSON_IsString(it) || strlen(it->valuestring) >= cap) return 0;
+    memcpy(dst, it->valuestring, strlen(it->valuestring) + 1);
+    return 1;
+}
+
+int data_spec_from_description(const char *json, DataSpec *s) {
+    cJSON *root = cJSON_Parse(json);
+    cJSON *open = root ? cJSON_GetObjectItemCaseSensitive(root, "open") : NULL;
+    DataSpec t;
+    data_spec_defaults(&t);
+    int ok = cJSON_IsObject(open) && copy_str(open, "path", t.path, sizeof t.path) && t.path[0] &&
+             copy_str(open, "format", t.format, sizeof t.format) && copy_str(open, "labels", t.labels, sizeof t.labels) &&
+             copy_str(open, "scale", t.scale, sizeof t.scale) && copy_str(open, "shift", t.shift, sizeof t.shift);
+    cJSON *size = open ? cJSON_GetObjectItemCaseSensitive(open, "image_size") : NULL;
+    if (ok && cJSON_IsNumber(size) && size->valuedouble >= 0 && size->valuedouble <= 65536) t.image_size = (int)size->valuedouble;
+    else ok = 0;
+    cJSON_Delete(root);
+    if (ok) *s = t;
+    return ok;
 }
 
 void data_describe_line(const DataSource *d, char *buf, size_t cap) {

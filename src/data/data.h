@@ -47,6 +47,7 @@ struct DataSource {
     float scale[DATA_MAX_CHANNELS], shift[DATA_MAX_CHANNELS];
     int class_sorted;            // stored grouped by class: data_materialize subsets at random, not the first n
     char detail[1024];           // the format's own words: files, label field, preprocessing, skipped files
+    DataSpec spec;               // what it was opened with (recorded, so the data can be opened again)
     // the implementation
     DataReadFn read;
     void (*close)(DataSource *d);
@@ -66,9 +67,13 @@ int data_read(DataSource *d, int64_t i, float *dst, char *err, size_t cap);
 void data_get(DataSource *d, int64_t i, float *dst);
 
 // The dataset as the checkpoint should record it, one JSON object (malloc'd, unformatted):
-// {"format","path","split","n","shape":[C,H,W],"num_classes","values","scale","shift","detail"}; with
-// "classes" for an ImageFolder and "image_size" when images are resized.
+// {"format","path","split","n","shape":[C,H,W],"num_classes","values","scale","shift","detail","open"}; with
+// "classes" for an ImageFolder. "open" holds the spec it was opened with ({"path", "format", "image_size",
+// "labels", "scale", "shift"}), which data_spec_from_description turns back into a DataSpec.
 char *data_describe_json(const DataSource *d);
+// The spec recorded in a description; 0 if the JSON has no usable "open" object (e.g. a converted official
+// checkpoint, whose data are not on this machine), leaving s untouched.
+int data_spec_from_description(const char *json, DataSpec *s);
 // One line for a terminal: "cifar /data/cifar-10-batches-bin (train): 50000 x 3x32x32, 10 classes, ...".
 void data_describe_line(const DataSource *d, char *buf, size_t cap);
 

@@ -156,6 +156,26 @@ expect_ok "classifier eval on its val/" $DDM classifier eval --data $D/if --imag
 expect_ok "eval against an ImageFolder reference" $DDM eval --classifier $TMP/cls.safetensors --samples $TMP/ifv.npy --data $D/if --image-size 16 --n 6 --k 2 --kid-size 3 --threads 2
 expect_ok "probe with --test-data" $DDM probe --baseline pixels --data $D/grey --test-data $D/grey --epochs 1 --threads 2
 
+# --- a checkpoint that records its data (metadata "dataset", data_describe_json): probe and eval default to it
+$PY - $D/mnistlike <<'PYEOF'
+import os, struct, sys
+import numpy as np
+d = sys.argv[1]; os.makedirs(d); r = np.random.default_rng(1)
+for split, n in (("train", 40), ("t10k", 12)):
+    open(f"{d}/{split}-images-idx3-ubyte", "wb").write(struct.pack(">IIII", 0x803, n, 28, 28) + r.integers(0, 256, (n, 28, 28), dtype=np.uint8).tobytes())
+    open(f"{d}/{split}-labels-idx1-ubyte", "wb").write(struct.pack(">II", 0x801, n) + (np.arange(n) % 3).astype(np.uint8).tobytes())
+PYEOF
+expect_ok "tiny run" $DDM train $TINY --batch 4 --steps 1 --out $TMP/run --threads 2
+desc=$($DDM data --data $D/mnistlike --json 2>/dev/null)
+$PY -c "
+import sys; sys.path.insert(0, 'tools'); import st
+t, m = st.load('$TMP/run/ckpt.safetensors'); m['dataset'] = sys.argv[1]; st.save('$TMP/rec.safetensors', t, m)" "$desc"
+out=$($DDM probe --ckpt $TMP/rec.safetensors --epochs 1 --threads 2 2>&1)
+check "probe reads the data the checkpoint records" grep -q "data: $D/mnistlike, as recorded in $TMP/rec.safetensors" <<< "$out"
+check "its 40 / 12 images, 3 classes" grep -q "40 train / 12 test images, 3 classes" <<< "$out"
+out=$($DDM probe --ckpt $TMP/rec.safetensors --data $D/mnistlike/train-images-idx3-ubyte --n-train 20 --epochs 1 --threads 2 2>&1)
+check "--data overrides the record" grep -q "20 train / 12 test images" <<< "$out"
+
 # --- bad inputs: one line naming the file and what was expected
 B=$TMP/bad
 mkdir -p $B/cls/a $B/cls/b
