@@ -138,6 +138,11 @@ static void test_idx(void) {
     write_idx(tmp("idx_notest/train-images-idx3-ubyte"), tmp("idx_notest/train-labels-idx1-ubyte"), 4, 2, 2, 3, 0);
     truncate(tmp("idx_notest/train-images-idx3-ubyte"), 16 + 10);
     expect_fatal("idx truncated (mapped)", "truncated: header says 4 images of 2x2 (16 bytes) but only 10", "train-images-idx3-ubyte");
+    // 2^30 x 2^30 x 16 bytes wraps a 64-bit product to 0: a bare header once "loaded" 2^30 images of no bytes
+    unsigned char hdr[16];
+    put_be32(hdr, 0x803); put_be32(hdr + 4, 1u << 30); put_be32(hdr + 8, 1u << 30); put_be32(hdr + 12, 16);
+    write_bytes(tmp("idx_notest/train-images-idx3-ubyte"), hdr, 16);
+    expect_fatal("idx sizes whose product overflows", "IDX header says 1073741824x1073741824x16 bytes, implausibly large", NULL);
 }
 
 // ---------------------------------------------------------------------------------------------

@@ -355,11 +355,16 @@ static void read_many(DataSource *d, const int64_t *idx, int64_t n, float *dst) 
     int failed = 0;
     #pragma omp parallel for schedule(dynamic, 8)
     for (int64_t i = 0; i < n; i++) {
-        if (failed) continue;
+        int stop;
+        #pragma omp atomic read
+        stop = failed;
+        if (stop) continue;
         char err[1200];
         if (data_read(d, idx[i], dst + (size_t)i * per, err, sizeof err) != 0) {
             #pragma omp critical(data_read_many)
-            if (!failed) { failed = 1; snprintf(first, sizeof first, "%s", err); }
+            if (!first[0]) snprintf(first, sizeof first, "%s", err);
+            #pragma omp atomic write
+            failed = 1;
         }
     }
     if (failed) ddm_fatal("%s", first);

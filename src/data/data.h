@@ -119,7 +119,7 @@ void data_order_free(DataOrder *o);
 //   DataLoader *l = data_loader_new(src, seed, batch, workers);
 //   each step: const float *x = data_loader_batch(l, step, &labels, &idx);   // [batch, c, h, w]
 // returns step's raw samples (before augmentation), waiting for the background fill started by the previous
-// call, then starts fetching step + 1 into the other buffer. A step other than the one prefetched (the first
+// call, then starts fetching step + 1 into the other buffer; the pointers stay valid until the next call. A step other than the one prefetched (the first
 // call, a resume, a jump) is read at once; the result is the same either way.
 typedef struct DataLoader DataLoader;
 DataLoader *data_loader_new(DataSource *d, uint64_t seed, int batch, int workers);

@@ -92,8 +92,9 @@ void idx_images_open(const char *path, IdxImages *im) {
     gzFile gz = gz_open(path);
     uint32_t dims[3];
     read_idx_header(gz, path, IDX_IMAGES_MAGIC, "images, 3-d unsigned byte", dims);
-    uint64_t want = (uint64_t)dims[0] * dims[1] * dims[2];   // each < 2^31: no overflow before the bound
-    if (want > IDX_MAX_BYTES)
+    // Three sizes below 2^31 can overflow 64 bits (and wrap to something small): checked, then bounded.
+    uint64_t want;
+    if (__builtin_mul_overflow((uint64_t)dims[0] * dims[1], (uint64_t)dims[2], &want) || want > IDX_MAX_BYTES)
         ddm_fatal("%s: IDX header says %ux%ux%u bytes, implausibly large", path, dims[0], dims[1], dims[2]);
     char desc[96];
     snprintf(desc, sizeof desc, "%u images of %ux%u", dims[0], dims[1], dims[2]);
