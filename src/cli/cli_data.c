@@ -57,3 +57,16 @@ void cli_print_data(const char *command, const char *role, const DataSource *d) 
     data_describe_line(d, line, sizeof line);
     fprintf(stderr, "ddm %s: %s: %s\n", command, role, line);
 }
+
+void cli_data_write_config(FILE *f, const DataSpec *spec, const char *test_data) {
+    DataSpec d;
+    data_spec_defaults(&d);
+    fprintf(f, "data = %s\n", spec->path);
+    if (strcmp(spec->format, d.format) && spec->format[0]) fprintf(f, "data-format = %s\n", spec->format);
+    if (test_data && test_data[0]) fprintf(f, "test-data = %s\n", test_data);
+    if (spec->image_size) fprintf(f, "image-size = %d\n", spec->image_size);
+    if (spec->labels[0]) fprintf(f, "data-labels = %s\n", spec->labels);
+    if (spec->scale[0]) fprintf(f, "latent-scale = %s\n", spec->scale);
+    if (spec->shift[0]) fprintf(f, "latent-shift = %s\n", spec->shift);
+    if (spec->cache_mb != d.cache_mb) fprintf(f, "data-cache-mb = %d\n", spec->cache_mb);
+}

@@ -2,6 +2,7 @@
 // same formats with the same words: CLI_DATA_FLAGS(spec) in a command's ArgSpec table, then
 // data_open(&spec, "train", 1) and cli_open_test(&spec, test_path) for its test split.
 #pragma once
+#include <stdio.h>
 #include "cli/args.h"
 #include "data/data.h"
 
@@ -31,5 +32,8 @@ DataSource *cli_open_test(const DataSpec *spec, const char *test_path);
 // trained on ("dataset" metadata, data_describe_json), spec becomes that data, said on stderr; else unchanged.
 // So `ddm probe --ckpt C` and `ddm eval --ckpt C` evaluate on the training data's format by default.
 void cli_data_from_checkpoint(DataSpec *spec, const ArgParser *ap, const char *ckpt, const char *command);
+// The dataset flags of spec as `name = value` lines, the --config format (flags at their defaults omitted, so
+// a file written from a run's settings reads back to the same spec): for a run's resolved config file.
+void cli_data_write_config(FILE *f, const DataSpec *spec, const char *test_data);
 // Prints the one-line description of d to stderr, prefixed "ddm <command>: <role>: ".
 void cli_print_data(const char *command, const char *role, const DataSource *d);

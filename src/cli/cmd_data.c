@@ -14,6 +14,7 @@ int cmd_data(int argc, char **argv) {
     DataSpec spec;
     data_spec_defaults(&spec);
     char split[8] = "train", npy[512] = "", labels_out[512] = "", png[512] = "", test_data[DATA_PATH_MAX] = "";
+    char save_config[512] = "";
     int n = 16, check = 0, json = 0, threads = 0, workers = 2;
     ArgSpec specs[] = {
         CLI_DATA_FLAGS(spec),
@@ -26,6 +27,8 @@ int cmd_data(int argc, char **argv) {
         {"png", ARG_STR, png, sizeof png, 0, 0, "write the first n samples as a PNG grid (images; latents show channel 0)", 0},
         {"check", ARG_BOOL, &check, 0, 0, 1, "read every sample of the split through the background loader (finds "
          "files that are truncated past their header)", 0},
+        {"save-config", ARG_STR, save_config, sizeof save_config, 0, 0, "write the dataset flags as a --config file "
+         "(name = value lines) that any data command reads back", 0},
         {"workers", ARG_INT, &workers, 0, 1, 256, "--check: background loading threads", 0},
         {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0},
     };
@@ -43,6 +46,12 @@ int cmd_data(int argc, char **argv) {
         char line[3000];
         data_describe_line(d, line, sizeof line);
         printf("%s\n", line);
+    }
+    if (save_config[0]) {
+        AtomicFile af = atomic_open(save_config);
+        fprintf(af.f, "# the dataset of: ddm data (%s)\n", d->path);
+        cli_data_write_config(af.f, &spec, test_data);
+        atomic_commit(&af);
     }
     if (n > d->n) n = (int)d->n;
     size_t per = (size_t)d->c * d->h * d->w;

@@ -118,6 +118,9 @@ check "JSON description" $PY -c "
 import json, sys; d = json.loads(sys.argv[1])
 assert d['format'] == 'imagefolder' and d['shape'] == [3, 16, 16] and d['classes'] == ['cat', 'dog'] and d['n'] == 16, d" "$out"
 
+expect_ok "dataset flags saved as a --config file" $DDM data --data $D/if --image-size 16 --data-cache-mb 0 --save-config $TMP/data.conf
+check "and read back to the same description" test "$($DDM data --config $TMP/data.conf --json 2>/dev/null)" = "$($DDM data --data $D/if --image-size 16 --data-cache-mb 0 --json 2>/dev/null)"
+
 # --- CIFAR
 $DDM data --data $D --data-format cifar --npy $TMP/c.npy --labels-npy $TMP/cy.npy --n 100 > $TMP/c.out 2>&1
 check "cifar-10 found below --data" grep -q "cifar $D/cifar-10-batches-bin (train): 35 x 3x32x32, 10 classes" $TMP/c.out
