@@ -19,8 +19,9 @@ def img(w, h, c, seed):
                      128 + 60 * np.sin((xx + yy) / 11.0)], -1)[..., :c]
     return np.clip(base + r.normal(0, 20, base.shape), 0, 255).astype(np.uint8)
 
-# ImageFolder with train/ and val/: every kind of PNG and JPEG, sizes that need box halving, odd sizes
-sizes = [(300, 200), (97, 131), (64, 64), (513, 257), (65, 130), (33, 32), (128, 129), (40, 1000)]
+# ImageFolder with train/ and val/: every kind of PNG and JPEG, sizes that need box halving, odd sizes,
+# sizes below the crop (bicubic upsampling)
+sizes = [(300, 200), (97, 131), (64, 64), (513, 257), (65, 130), (33, 32), (128, 129), (40, 1000), (10, 7), (5, 40)]
 for split, n in (("train", 16), ("val", 6)):
     for cls in ("cat", "dog"):
         os.makedirs(f"{D}/if/{split}/{cls}", exist_ok=True)
