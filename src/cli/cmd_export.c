@@ -49,7 +49,9 @@ int cmd_export(int argc, char **argv) {
         const ParamInfo *p = &m->info[i];
         st_writer_add(w, p->name, ST_F32, p->ndim, p->shape, host + p->offset);
     }
-    // "format": "pt" is what Hugging Face's safetensors.torch writes; the rest says what to build.
+    // "format": "pt" is what Hugging Face's safetensors.torch writes. model_args uses the official constructor's
+    // argument names (DiT(input_size, patch_size, in_channels, hidden_size, depth, num_heads, mlp_ratio,
+    // num_classes, learn_sigma)), not the keys of ddm's own config JSON: it says what to build in PyTorch.
     cJSON *o = cJSON_CreateObject();
     cJSON_AddNumberToObject(o, "depth", c->depth);
     cJSON_AddNumberToObject(o, "hidden_size", c->hidden);
