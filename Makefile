@@ -1,19 +1,30 @@
 # ddm build. `make` builds build/ddm, build/libddm.a and build/libddm.so; `make test` builds and runs
 # every test (C unit tests, PyTorch-twin parity, CLI tests on the cpu and cpu-isolated devices).
-# `make MPI=1` builds with MPI (OpenMP's mpicc; data-parallel `mpirun ddm train`), by default into build-mpi/;
-# BUILD=dir builds into another directory.
+# `make MPI=1` builds with MPI (Open MPI's mpicc; data-parallel `mpirun ddm train`) into build-mpi/;
+# `make PORTABLE=1` builds without -march=native (for another x86-64 machine) into build-portable/;
+# BUILD=dir builds into another directory. `make install PREFIX=... [DESTDIR=...]` installs the build.
 CC      ?= gcc
 PYTHON  ?= /usr/bin/python3
+VERSION := 0.1.0
+PREFIX  ?= /usr/local
+LIBDIR  ?= $(PREFIX)/lib
 MPI     ?=
+PORTABLE ?=
 ifeq ($(MPI),1)
 CC      := mpicc
 BUILD   ?= build-mpi
 CFLAGS_EXTRA += -DDDM_MPI
 endif
+ifeq ($(PORTABLE),1)
+BUILD   ?= build-portable
+CFLAGS  ?= -O3 -fno-math-errno
+endif
 BUILD   ?= build
+# -march=native: the element-wise kernels vectorise for this CPU (and FMA contraction is part of its numerics);
+# the GEMMs (OpenBLAS, the bf16 kernel) choose their CPU features at run time either way.
 CFLAGS  ?= -O3 -march=native -fno-math-errno
-CFLAGS  += -std=gnu11 -Wall -Wextra -fopenmp -fPIC -Iinclude -Isrc -I/usr/include/stb -MMD -MP $(CFLAGS_EXTRA)
-LDLIBS  = -lopenblas -llapacke -lcjson -lstb -lz -lm -fopenmp
+CFLAGS  += -std=gnu11 -Wall -Wextra -fopenmp -pthread -fPIC -Iinclude -Isrc -I/usr/include/stb -MMD -MP $(CFLAGS_EXTRA)
+LDLIBS  = -lopenblas -llapacke -lcjson -lstb -lpng -ljpeg -lz -lm -fopenmp -pthread
 
 LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
@@ -31,7 +42,7 @@ $(BUILD)/libddm.a: $(LIB_OBJ)
 	ar rcs $@ $^
 
 $(BUILD)/libddm.so: $(LIB_OBJ)
-	$(CC) -shared -o $@ $^ $(LDLIBS)
+	$(CC) -shared -Wl,-soname,libddm.so.0 -o $@ $^ $(LDLIBS)
 
 $(BUILD)/ddm: $(CLI_OBJ) $(BUILD)/libddm.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libddm.a $(LDLIBS)
@@ -43,6 +54,24 @@ $(BUILD)/%.o: %.c
 $(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libddm.a
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libddm.a $(LDLIBS)
+
+# make install PREFIX=/opt/ddm [DESTDIR=/tmp/stage]: the tool, both libraries, the header, and ddm.pc with
+# the prefix written in (generated at each install, so another PREFIX never reuses a stale file).
+install: all
+	install -d $(DESTDIR)$(PREFIX)/bin $(DESTDIR)$(LIBDIR)/pkgconfig $(DESTDIR)$(PREFIX)/include
+	install -m 755 $(BUILD)/ddm $(DESTDIR)$(PREFIX)/bin/ddm
+	install -m 644 $(BUILD)/libddm.a $(DESTDIR)$(LIBDIR)/libddm.a
+	install -m 755 $(BUILD)/libddm.so $(DESTDIR)$(LIBDIR)/libddm.so.$(VERSION)
+	ln -sf libddm.so.$(VERSION) $(DESTDIR)$(LIBDIR)/libddm.so.0
+	ln -sf libddm.so.0 $(DESTDIR)$(LIBDIR)/libddm.so
+	install -m 644 include/ddm.h $(DESTDIR)$(PREFIX)/include/ddm.h
+	sed -e 's|@PREFIX@|$(PREFIX)|' -e 's|@LIBDIR@|$(LIBDIR)|' -e 's|@VERSION@|$(VERSION)|' \
+	    -e 's|@LIBS_PRIVATE@|$(LDLIBS)|' tools/ddm.pc.in > $(DESTDIR)$(LIBDIR)/pkgconfig/ddm.pc
+	chmod 644 $(DESTDIR)$(LIBDIR)/pkgconfig/ddm.pc
+
+uninstall:
+	rm -f $(DESTDIR)$(PREFIX)/bin/ddm $(DESTDIR)$(LIBDIR)/libddm.a $(DESTDIR)$(LIBDIR)/libddm.so* \
+	      $(DESTDIR)$(PREFIX)/include/ddm.h $(DESTDIR)$(LIBDIR)/pkgconfig/ddm.pc
 
 # Reference values from the PyTorch twin (Debian's python3-torch), regenerated when the twin changes.
 $(BUILD)/ref/.stamp: tools/twin.py tools/twin_model.py tools/st.py
@@ -73,7 +102,7 @@ bench: $(BUILD)/ddm
 	./$(BUILD)/ddm bench --model all
 
 clean:
-	rm -rf build build-mpi
+	rm -rf build build-mpi build-portable
 
-.PHONY: all test tests test-mpi bench clean
+.PHONY: all install uninstall test tests test-mpi bench clean
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)

@@ -1,9 +1,11 @@
-// ddm public C API: what another C program (or ctypes) calls. Link with build/libddm.a (or
-// libddm.so) and -lopenblas -llapacke -lcjson -lstb -lz -lm -fopenmp.
+// ddm public C API: what another C program (or ctypes) calls. After `make install`:
+// cc prog.c $(pkg-config --cflags --libs ddm) (add --static for libddm.a); in the tree, link build/libddm.a
+// (or libddm.so) and -lopenblas -llapacke -lcjson -lstb -lpng -ljpeg -lz -lm -fopenmp -pthread.
 // Errors a caller can cause (missing or corrupt files, unknown names) print one line
 // "ddm: error: ..." on stderr and exit(1), as the command-line tool does.
 #ifndef DDM_H
 #define DDM_H
+#include <stddef.h>
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -45,6 +47,30 @@ void ddm_pca_encode(const ddm_pca *p, const float *imgs, int n, int channels, in
 // Inverse PCA: imgs [n, channels, height, width] = V^T z + mean.
 void ddm_pca_decode(const ddm_pca *p, const float *latents, int n, int channels, int height, int width, float *imgs);
 void ddm_pca_free(ddm_pca *p);
+
+// A dataset in any format ddm reads (docs/data.md): an IDX directory or file, an ImageFolder (PNG/JPEG; with
+// image_size > 0 ADM's resize and centre crop), CIFAR-10/100 batches, or latents (.npy/.npz, fast-DiT's
+// folders). format: NULL or "auto" (detected), "idx", "imagefolder", "cifar", "latents"; split: "train" or
+// "test" (a source without splits serves either). Samples are read on demand (memory-mapped or decoded).
+typedef struct ddm_data ddm_data;
+ddm_data *ddm_data_open(const char *path, const char *format, const char *split, int image_size);
+// Count, sample shape [channels, height, width] and classes (0 = unlabelled).
+void ddm_data_info(const ddm_data *d, long long *n, int *channels, int *height, int *width, int *num_classes);
+// Sample i into x [channels, height, width] (pixels in [-1, 1], latents as stored); *label (may be NULL) gets
+// its class or -1. Returns 0, or -1 with the one-line reason (naming the file) in err.
+int ddm_data_read(ddm_data *d, long long i, float *x, int *label, char *err, size_t err_cap);
+// The description a checkpoint records, as JSON (malloc'd; free() it).
+char *ddm_data_describe(const ddm_data *d);
+void ddm_data_close(ddm_data *d);
+
+// TensorBoard event files (events.out.tfevents.<time>.<host> in dir): scalars, and image grids of
+// [n, channels (1 or 3), height, width] floats with values lo..hi. A failed write is a one-line error.
+typedef struct ddm_tensorboard ddm_tensorboard;
+ddm_tensorboard *ddm_tensorboard_open(const char *dir);
+void ddm_tensorboard_scalar(ddm_tensorboard *t, const char *tag, long long step, float value);
+void ddm_tensorboard_images(ddm_tensorboard *t, const char *tag, long long step, const float *imgs, int n, int channels,
+                            int height, int width, float lo, float hi);
+void ddm_tensorboard_close(ddm_tensorboard *t);
 
 #ifdef __cplusplus
 }

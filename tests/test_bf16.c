@@ -325,7 +325,7 @@ static void test_precision_names(void) {
     const char *err;
     CHECK(ops_select("cpu", "fp32", &err) == &ops_cpu && !err, "fp32 -> ops_cpu");
     CHECK(ops_select("cpu", "bf16", &err) == &ops_cpu_bf16 && !err, "bf16 -> ops_cpu_bf16");
-    CHECK(ops_select("cpu", "fp16", &err) == NULL && err && strstr(err, "--precision fp16: expected fp32 or bf16"),
+    CHECK(ops_select("cpu", "fp16", &err) == NULL && err && strstr(err, "--precision fp16: expected fp32, bf16 or auto"),
           "unknown precision refused");
     const Ops *iso = ops_select("cpu-isolated", "bf16", &err);
     CHECK(iso && !strcmp(iso->device, "cpu-isolated") && !strcmp(iso->precision, "bf16"), "cpu-isolated at bf16");

@@ -77,13 +77,14 @@ static double att_loss(void *p) {
 }
 static void test_attention(void) {
     enum { B = 2, T = 4, C = 6, NH = 3 };
-    double qkv[B * T * 3 * C], R[B * T * C], out[B * T * C], lse[B * NH * T];
-    double dqkv[B * T * 3 * C];
-    CHECK(cpu_attention_saved(B, T, C, NH) == (size_t)B * NH * T, "the CPU attention keeps one statistic per row");
-    Att c = {B, T, C, NH, qkv, R, out, lse};
+    double qkv[B * T * 3 * C], R[B * T * C], out[B * T * C], saved[B * NH * T * (T + 1)];
+    double dqkv[B * T * 3 * C], *lse = saved + B * NH * T * T;
+    CHECK(cpu_attention_saved(B, T, C, NH) == (size_t)B * NH * T * (T + 1),
+          "the CPU attention keeps the probabilities and one statistic per row");
+    Att c = {B, T, C, NH, qkv, R, out, saved};
     randn(qkv, B * T * 3 * C, 1); randn(R, B * T * C, 1);
     att_loss(&c);
-    attention_bwd_f64(dqkv, R, qkv, out, lse, B, T, C, NH);
+    attention_bwd_f64(dqkv, R, qkv, out, saved, B, T, C, NH);
     CHECK(fd_check(att_loss, &c, qkv, dqkv, B * T * 3 * C, "attention dqkv"), "attention dqkv");
     // the saved statistic is each row's log-sum-exp of the scaled scores q_i . k_j / sqrt(head dim)
     int hd = C / NH;
@@ -171,8 +172,8 @@ static void test_patch_adjoints(void) {
 // ---------------------------------------------------------------- float kernels agree with double
 static void test_f32_matches_f64(void) {
     enum { B = 2, T = 5, C = 8, NH = 2 };
-    double qkv[B * T * 3 * C], out[B * T * C], att[B * NH * T];
-    float qf[B * T * 3 * C], of[B * T * C], af[B * NH * T], ref[B * T * C];
+    double qkv[B * T * 3 * C], out[B * T * C], att[B * NH * T * (T + 1)];
+    float qf[B * T * 3 * C], of[B * T * C], af[B * NH * T * (T + 1)], ref[B * T * C];
     randn(qkv, B * T * 3 * C, 1);
     for (int i = 0; i < B * T * 3 * C; i++) qf[i] = (float)qkv[i];
     attention_fwd_f64(out, att, qkv, B, T, C, NH);

@@ -10,6 +10,9 @@ int cmd_pca(int argc, char **argv);
 int cmd_probe(int argc, char **argv);
 int cmd_classifier(int argc, char **argv);
 int cmd_plot(int argc, char **argv);
+int cmd_data(int argc, char **argv);
+int cmd_tensorboard(int argc, char **argv);
+int cmd_export(int argc, char **argv);
 // Applies --threads (0 = all cores) to OpenMP and OpenBLAS.
 void cli_set_threads(int n);
 // --device and --precision -> the op table (ops_select); "" = the default device ($DDM_DEVICE, else cpu). A

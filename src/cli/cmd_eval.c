@@ -7,8 +7,8 @@
 #include <string.h>
 #include "config/args.h"
 #include "cli/cli.h"
+#include "cli/cli_data.h"
 #include "common.h"
-#include "data/dataset.h"
 #include "eval/classifier.h"
 #include "eval/feature_sets.h"
 #include "eval/inception.h"
@@ -45,8 +45,10 @@ static SetScores score(const float *ref, const float *set, int n, int dim, const
 }
 
 int cmd_eval(int argc, char **argv) {
-    char cls_path[512] = "", feat_kind[16] = "cnn", inc_path[512] = "", inc_flavour[16] = "fid", samples[512] = "", ckpt[512] = "", data[512] = DDM_FASHION_MNIST_DIR, json[512] = "";
-    char device[16] = "", precision[8] = "fp32";
+    char cls_path[512] = "", feat_kind[16] = "cnn", inc_path[512] = "", inc_flavour[16] = "fid", samples[512] = "", ckpt[512] = "", json[512] = "",
+         test_data[DATA_PATH_MAX] = "", device[16] = "", precision[8] = "fp32";
+    DataSpec spec;
+    data_spec_defaults(&spec);
     int n = 10000, raw = 0, kid_subsets = 100, kid_size = 1000, k = 3, threads = 0;
     GenerateOpts g;
     generate_opts_defaults(&g);
@@ -64,7 +66,8 @@ int cmd_eval(int argc, char **argv) {
         {"n", ARG_INT, &n, 0, 2, 1e7, "images per set (the reference and the real test set use as many)", 0, NULL},
         CLI_GENERATE_FLAGS(g, raw),   // used with --ckpt
         {"seed", ARG_U64, &g.seed, 0, 0, 1.8e19, "seed of the generated samples and of the reference draw", 0, NULL},
-        {"data", ARG_STR, data, sizeof data, 0, 0, "Fashion-MNIST directory (reference: train split; baseline: test split)", 0, NULL},
+        CLI_DATA_FLAGS(spec),   // the reference images: the train split; the baseline: the test split
+        CLI_TEST_DATA_FLAG(test_data),
         {"kid-subsets", ARG_INT, &kid_subsets, 0, 1, 100000, "KID: number of subsets", 0, NULL},
         {"kid-size", ARG_INT, &kid_size, 0, 2, 1e7, "KID: subset size", 0, NULL},
         {"k", ARG_INT, &k, 0, 1, 1000, "precision/recall: k of the k-NN radii", 0, NULL},
@@ -76,6 +79,7 @@ int cmd_eval(int argc, char **argv) {
     ArgParser p = {"eval", "Fréchet distance (FD-CNN on classifier features, or FID on Inception-v3 features), KID and "
                    "precision/recall of generated images.", specs, sizeof specs / sizeof specs[0]};
     args_parse(&p, argc, argv);
+    cli_data_from_checkpoint(&spec, &p, ckpt, "eval");
     cli_set_threads(threads);
     const Ops *ops = cli_ops(device, precision);   // a bad --device or --precision fails before any work
     int use_inc = !strcmp(feat_kind, "inception");
@@ -100,7 +104,12 @@ int cmd_eval(int argc, char **argv) {
         ex.cls = classifier_load(cls_path);
         ex.dim = classifier_feature_dim(ex.cls);
     }
-    Dataset train = dataset_load_fashion_mnist(data, "train"), test = dataset_load_fashion_mnist(data, "test");
+    DataSource *train = data_open(&spec, "train", 1), *test = cli_open_test(&spec, test_data);
+    cli_print_data("eval", "reference (train)", train);
+    cli_print_data("eval", "real test (baseline)", test);
+    if (test->c != train->c || test->h != train->h || test->w != train->w)
+        ddm_fatal("%s: the test split holds %dx%dx%d images, the train split (%s) %dx%dx%d", test->path, test->c, test->h,
+                  test->w, train->path, train->c, train->h, train->w);
     ImageSet set = {0};
     if (samples[0]) {
         set = imageset_load(samples);
@@ -113,9 +122,9 @@ int cmd_eval(int argc, char **argv) {
         dit_free(m);
     }
     const char *src = samples[0] ? samples : ckpt;
-    if (set.c != train.c || set.h != train.h || set.w != train.w)
+    if (set.c != train->c || set.h != train->h || set.w != train->w)
         ddm_fatal("%s: images of %dx%dx%d (CxHxW), but the reference data (%s, train split) is %dx%dx%d", src, set.c,
-                  set.h, set.w, data, train.c, train.h, train.w);
+                  set.h, set.w, train->path, train->c, train->h, train->w);
     if (ex.cls && (set.c != ex.cls->channels || set.h != ex.cls->height || set.w != ex.cls->width))
         ddm_fatal("%s: images of %dx%dx%d, but the classifier takes %dx%dx%d", src, set.c, set.h, set.w,
                   ex.cls->channels, ex.cls->height, ex.cls->width);
@@ -124,12 +133,15 @@ int cmd_eval(int argc, char **argv) {
         n = set.n;
     }
     if (n <= k) ddm_fatal("%d images per set are too few: precision/recall with --k %d needs at least %d", n, k, k + 1);
-    if (n > test.n) ddm_fatal("--n %d: the test split has only %d images for the real-vs-real baseline", n, test.n);
+    if (n > test->n)
+        ddm_fatal("--n %d: the test split (%s) has only %lld images for the real-vs-real baseline", n, test->path, (long long)test->n);
+    if (n > train->n)
+        ddm_fatal("--n %d: the train split (%s) has only %lld images for the reference", n, train->path, (long long)train->n);
     int dim = ex.dim;
-    float *ref_img = dataset_draw(&train, n, g.seed), *test_img = dataset_draw(&test, n, g.seed + 1);
-    float *f_ref = features(&ex, ref_img, n, train.c, train.h, train.w, "reference, train split");
+    float *ref_img = data_draw(train, n, g.seed), *test_img = data_draw(test, n, g.seed + 1);
+    float *f_ref = features(&ex, ref_img, n, train->c, train->h, train->w, "reference, train split");
     float *f_set = features(&ex, set.images, n, set.c, set.h, set.w, "samples");
-    float *f_test = features(&ex, test_img, n, test.c, test.h, test.w, "real test images");
+    float *f_test = features(&ex, test_img, n, test->c, test->h, test->w, "real test images");
     SetScores gen = score(f_ref, f_set, n, dim, "each set", kid_subsets, kid_size, k);
     SetScores real = score(f_ref, f_test, n, dim, NULL, kid_subsets, kid_size, k);
     const char *metric = ex.inc ? "FID" : "FD-CNN", *feat_path = ex.inc ? inc_path : cls_path;
@@ -155,8 +167,8 @@ int cmd_eval(int argc, char **argv) {
     }
     free(ref_img); free(test_img); free(f_ref); free(f_set); free(f_test);
     imageset_free(&set);
-    dataset_free(&train);
-    dataset_free(&test);
+    data_close(train);
+    data_close(test);
     classifier_free(ex.cls);
     inception_free(ex.inc);
     return 0;

@@ -1,12 +1,13 @@
 // ddm probe: how good are a network's features (l-DAE, SPEC §1.2). Block outputs of a checkpoint (or a
 // baseline: raw pixels, PCA coefficients, a randomly initialised network), global-average-pooled, for
 // the clean image at a small fixed noise level; then a linear probe (MAE protocol) and a weighted k-NN,
-// top-1 on the Fashion-MNIST test split.
+// top-1 on the test split of the data (any format of data.h; Fashion-MNIST by default).
 #include <cjson/cJSON.h>
 #include <stdlib.h>
 #include <string.h>
 #include "config/args.h"
 #include "cli/cli.h"
+#include "cli/cli_data.h"
 #include "common.h"
 #include "data/dataset.h"
 #include "eval/probe.h"
@@ -37,9 +38,12 @@ static int is_pca_file(const char *path) {
     return found;
 }
 
-static void take_first(Dataset *d, int n, const char *split) {
-    if (!d->labels) ddm_fatal("the %s split has no labels", split);
-    if (n > 0 && n < d->n) d->n = n;
+// The first n images of a split (a seeded subset of a class-grouped ImageFolder), with their labels.
+static Dataset take_first(DataSource *src, int n, uint64_t seed, const char *flag) {
+    if (!src->labels) ddm_fatal("%s: the %s split has no labels: the probes need them", src->path, src->split);
+    Dataset d = data_materialize(src, n, seed, flag);
+    data_close(src);
+    return d;
 }
 
 // "last", "encoder" (the last encoder block: encoder_depth - 1) or a 0-based index of an existing block;
@@ -149,7 +153,9 @@ static void save_features(const char *path, float **ftr, float **fte, const int 
 }
 
 int cmd_probe(int argc, char **argv) {
-    char ckpt[512] = "", block_s[16] = "last", baseline[16] = "none", pca_path[512] = "", data[512] = DDM_FASHION_MNIST_DIR;
+    char ckpt[512] = "", block_s[16] = "last", baseline[16] = "none", pca_path[512] = "", test_data[DATA_PATH_MAX] = "";
+    DataSpec spec;
+    data_spec_defaults(&spec);
     char json[512] = "", features_out[512] = "", objective[16] = "sit_linear";
     int ema = 0, n_train = 0, n_test = 0, feature_batch = 256, knn_k = 20, threads = 0;
     int depth = 6, hidden = 192, heads = 3, patch = 4;
@@ -169,9 +175,11 @@ int cmd_probe(int argc, char **argv) {
         {"heads", ARG_INT, &heads, 0, 1, 1024, "--baseline random without --ckpt: attention heads", 0, NULL},
         {"patch", ARG_INT, &patch, 0, 1, 1024, "--baseline random without --ckpt: patch size", 0, NULL},
         {"objective", ARG_STR, objective, sizeof objective, 0, 0, "--baseline random without --ckpt: time convention (sit_linear, sit_gvp, ddpm)", 0, NULL},
-        {"data", ARG_STR, data, sizeof data, 0, 0, "directory with Fashion-MNIST IDX files", 0, NULL},
-        {"n-train", ARG_INT, &n_train, 0, 0, 1 << 30, "training images for the probes, the first N of the train split (0 = all)", 0, NULL},
-        {"n-test", ARG_INT, &n_test, 0, 0, 1 << 30, "test images, the first N of the test split (0 = all)", 0, NULL},
+        CLI_DATA_FLAGS(spec),
+        CLI_TEST_DATA_FLAG(test_data),
+        {"n-train", ARG_INT, &n_train, 0, 0, 1 << 30, "training images for the probes, the first N of the train split (a seeded "
+         "subset of an ImageFolder, whose files are grouped by class; 0 = all)", 0, NULL},
+        {"n-test", ARG_INT, &n_test, 0, 0, 1 << 30, "test images, the first N of the test split (likewise; 0 = all)", 0, NULL},
         {"epochs", ARG_INT, &po.epochs, 0, 1, 100000, "linear probe: epochs", 0, NULL},
         {"lr", ARG_FLOAT, &po.lr, 0, 1e-12, 1e6, "linear probe: peak learning rate (SGD, momentum 0.9, cosine after the warmup)", 0, NULL},
         {"warmup", ARG_FLOAT, &po.warmup_epochs, 0, 0, 100000, "linear probe: warmup epochs (at most half the run)", 0, NULL},
@@ -188,9 +196,10 @@ int cmd_probe(int argc, char **argv) {
         {"threads", ARG_INT, &threads, 0, 0, 1024, "threads (0 = all cores)", 0, NULL},
         CLI_DEVICE_FLAG(device),
     };
-    ArgParser ap = {"probe", "Linear-probe and k-NN accuracy of a network's pooled block features (or a baseline) on Fashion-MNIST.",
+    ArgParser ap = {"probe", "Linear-probe and k-NN accuracy of a network's pooled block features (or a baseline) on a labelled dataset.",
                     specs, sizeof specs / sizeof specs[0]};
     args_parse(&ap, argc, argv);
+    cli_data_from_checkpoint(&spec, &ap, ckpt, "probe");
     WdGrid grid = parse_wd_grid(wd_s, val_frac);
     cli_set_threads(threads);
     const Ops *ops = cli_ops(device, precision);   // a bad device, name or a CPU without AVX512_BF16 fails before any work
@@ -239,9 +248,10 @@ int cmd_probe(int argc, char **argv) {
         if (te_err) ddm_fatal("--t %g: %s", t, te_err);
     }
     if (base == B_PCA) pca = pca_load(pca_path);
-    Dataset tr = dataset_load_fashion_mnist(data, "train"), te = dataset_load_fashion_mnist(data, "test");
-    take_first(&tr, n_train, "train");
-    take_first(&te, n_test, "test");
+    DataSource *trs = data_open(&spec, "train", 1), *tes = cli_open_test(&spec, test_data);
+    cli_print_data("probe", "train", trs);
+    cli_print_data("probe", "test", tes);
+    Dataset tr = take_first(trs, n_train, po.seed, "--n-train"), te = take_first(tes, n_test, po.seed + 1, "--n-test");
     if (grid.n > 1 && probe_val_count(tr.n, val_frac) < 0)
         ddm_fatal("--val-frac %g of %d training images leaves no validation or no training images", val_frac, tr.n);
     int classes = tr.num_classes > te.num_classes ? tr.num_classes : te.num_classes;

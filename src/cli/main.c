@@ -26,16 +26,19 @@ static const struct { const char *name; int (*fn)(int, char **); const char *hel
     {"forward", cmd_forward, "run the model once on given .npy inputs (parity checks against PyTorch)"},
     {"bench", cmd_bench, "time training and sampling on fixed configurations beside the PyTorch twin"},
     {"eval", cmd_eval, "Fréchet distance (domain-classifier features), KID, precision/recall of samples"},
-    {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on Fashion-MNIST patches"},
+    {"pca", cmd_pca, "fit a patch-wise PCA tokenizer (l-DAE) on patches of the training images"},
     {"probe", cmd_probe, "linear-probe and k-NN accuracy of a network's features (or a baseline)"},
     {"classifier", cmd_classifier, "train / evaluate the domain classifier whose features the FID uses"},
+    {"export", cmd_export, "write a checkpoint's weights as safetensors for PyTorch's load_state_dict (official DiT/SiT)"},
+    {"data", cmd_data, "describe a dataset as ddm reads it (any format), write its first samples, check every file"},
+    {"tensorboard", cmd_tensorboard, "write a JSONL log (ddm train's log.jsonl) as a TensorBoard event file"},
     {"plot", cmd_plot, "line charts (PNG) of JSONL logs: loss curves, distance vs step"},
 };
 
 static void usage(void) {
     printf("usage: ddm <command> [flags]   (ddm <command> --help for its flags)\n\ncommands:\n");
     for (size_t i = 0; i < sizeof commands / sizeof commands[0]; i++)
-        printf("  %-10s %s\n", commands[i].name, commands[i].help);
+        printf("  %-12s %s\n", commands[i].name, commands[i].help);
 }
 
 int main(int argc, char **argv) {

@@ -60,10 +60,16 @@ const ConfigField train_fields[] = {
     {"ema", "ema_decay", 0, ARG_FLOAT, MEMBER(ema_decay), 0, 1, NULL, FIELD_KEPT, "0.9999", "EMA decay per step"},
     {"seed", "seed", 0, ARG_U64, MEMBER(seed), 0, 1.8e19, NULL, FIELD_KEPT, "0", "random seed"},
     // data
-    {"data", "data", 0, ARG_STR, MEMBER(data), 0, 0, NULL, FIELD_OVERRIDE, DDM_FASHION_MNIST_DIR, "directory with Fashion-MNIST IDX files"},
+    {"data", "data", 0, ARG_STR, MEMBER(data.path), 0, 0, NULL, FIELD_OVERRIDE, DDM_FASHION_MNIST_DIR, "dataset: an IDX directory or file (MNIST-like), an ImageFolder (one sub-folder per class; DIR/train + DIR/val splits), CIFAR-10/100 binary batches, or latents (.npy/.npz [N,C,H,W], or fast-DiT's X_features/ + X_labels/ folders); docs/data.md"},
+    {"data-format", "data_format", 0, ARG_STR, MEMBER(data.format), 0, 0, "|auto|idx|imagefolder|cifar|latents", FIELD_OVERRIDE, "", "auto (detected) | idx | imagefolder | cifar | latents"},
+    {"image-size", "image_size", 0, ARG_INT, MEMBER(data.image_size), 0, 65536, NULL, FIELD_KEPT, "0", "ImageFolder: resize the short side and centre-crop to S x S (ADM's center_crop_arr); 0 = the images' own size"},
+    {"data-labels", "data_labels", 0, ARG_STR, MEMBER(data.labels), 0, 0, NULL, FIELD_OVERRIDE, "", "latents in one .npy: their labels .npy (default: <stem>_labels.npy or labels.npy beside it)"},
+    {"latent-scale", "latent_scale", 0, ARG_STR, MEMBER(data.scale), 0, 0, NULL, FIELD_KEPT, "", "latents: x = (v - shift) * scale, one value or one per channel, e.g. 0.18215 for raw SD-VAE latents (fast-DiT's features are already scaled: keep 1) [1]"},
+    {"latent-shift", "latent_shift", 0, ARG_STR, MEMBER(data.shift), 0, 0, NULL, FIELD_KEPT, "", "latents: the shift of --latent-scale, one value or one per channel [0]"},
+    {"data-cache-mb", NULL, 0, ARG_INT, MEMBER(data.cache_mb), 0, 1 << 30, NULL, FIELD_RUNTIME, "1024", "ImageFolder: decoded images kept in memory, MiB"},
     {"flip", "flip", 0, ARG_BOOL, MEMBER(flip), 0, 1, NULL, FIELD_KEPT, "0", "random horizontal flips"},
     {"crop-scale", "crop_scale", 0, ARG_FLOAT, MEMBER(crop_scale), 0, 1, NULL, FIELD_KEPT, "0", "random resized crops (MAE-style): area fraction uniform in [S, 1], aspect 3/4..4/3, resized back bilinearly (0 = off)"},
-    {"precision", "precision", 0, ARG_STR, MEMBER(precision), 0, 0, "fp32|bf16", FIELD_OVERRIDE, "fp32", "fp32 | bf16: matrix multiplies in bf16 with fp32 accumulation (needs AVX512_BF16 on the CPU: an error otherwise, no fallback); weights, optimizer state and all other math stay fp32; recorded in the checkpoint (given with --resume: overrides it)"},
+    {"precision", "precision", 0, ARG_STR, MEMBER(precision), 0, 0, "fp32|bf16|auto", FIELD_OVERRIDE, "fp32", "fp32 | bf16: matrix multiplies in bf16 with fp32 accumulation (needs AVX512_BF16 on the CPU: an error otherwise, no fallback) | auto: bf16 where the device has it, else fp32; weights, optimizer state and all other math stay fp32; the precision used is recorded in the checkpoint (given with --resume: overrides it)"},
     // this invocation
     {"device", NULL, 0, ARG_STR, MEMBER(device), 0, 0, NULL, FIELD_RUNTIME, "", "cpu | cpu-isolated (a test device whose memory the host cannot read) | cuda (a CUDA build); default $DDM_DEVICE, else cpu"},
     {"threads", NULL, 0, ARG_INT, MEMBER(threads), 0, 1024, NULL, FIELD_RUNTIME, "0", "threads (0 = all cores)"},
@@ -78,6 +84,7 @@ const ConfigField train_fields[] = {
     {"eval-classifier", NULL, 0, ARG_STR, MEMBER(eval_classifier), 0, 0, NULL, FIELD_RUNTIME, "", "--eval-every: the domain classifier of `ddm classifier train`"},
     {"eval-n", NULL, 0, ARG_INT, MEMBER(eval_n), 2, 1e7, NULL, FIELD_RUNTIME, "1000", "--eval-every: samples (and reference images) per evaluation"},
     {"eval-steps", NULL, 0, ARG_INT, MEMBER(eval_steps), 1, 100000, NULL, FIELD_RUNTIME, "25", "--eval-every: Heun steps per sample (DDPM: ancestral steps)"},
+    {"tensorboard", NULL, 0, ARG_BOOL, MEMBER(tensorboard), 0, 1, NULL, FIELD_RUNTIME, "1", "also write TensorBoard event files (events.out.tfevents.*) beside log.jsonl: every logged number, and the sample grid of each --eval-every evaluation"},
     {"monitor-blocks", NULL, 0, ARG_STR, MEMBER(monitor_blocks), 0, 0, NULL, FIELD_RUNTIME, "", "blocks whose Dispersive mechanism is logged (feature rms, share of active pairs, Dispersive / diffusion gradient norms, effective rank), as --disp-blocks (default: the --disp-blocks blocks, also with --disp none)"},
     {"erank-every", NULL, 0, ARG_INT, MEMBER(erank_every), 0, 1e9, NULL, FIELD_RUNTIME, "500", "steps between effective-rank measurements of the monitored blocks on a fixed batch (0 = off)"},
     {"erank-n", NULL, 0, ARG_INT, MEMBER(erank_n), 2, 100000, NULL, FIELD_RUNTIME, "256", "images in the fixed effective-rank batch"},
@@ -212,6 +219,28 @@ void train_config_check(const TrainConfig *c, const char *where) {
         train_disp_blocks(&copy, blocks);
     }
     ddm_error_context(NULL);
+}
+
+// ---------------------------------------------------------------- the resolved configuration file
+
+void train_config_write(const TrainConfig *c, const char *path) {
+    AtomicFile af = atomic_open(path);
+    fprintf(af.f, "# The resolved configuration of this run (ddm train --config %s reads it back).\n", path);
+    for (int i = 0; i < train_field_count; i++) {
+        const ConfigField *f = &train_fields[i];
+        if (!f->flag || !strcmp(f->flag, "resume")) continue;
+        const void *v = field_ptr(f, c);
+        switch (f->type) {
+        case ARG_INT: case ARG_BOOL: fprintf(af.f, "%s = %d\n", f->flag, *(const int *)v); break;
+        case ARG_FLOAT: fprintf(af.f, "%s = %.9g\n", f->flag, *(const float *)v); break;
+        case ARG_U64: fprintf(af.f, "%s = %llu\n", f->flag, (unsigned long long)*(const uint64_t *)v); break;
+        case ARG_STR:
+            if (*(const char *)v) fprintf(af.f, "%s = %s\n", f->flag, (const char *)v);
+            break;
+        }
+    }
+    if (c->model.num_classes == 0) fprintf(af.f, "unconditional = 1\n");
+    atomic_commit(&af);
 }
 
 // ---------------------------------------------------------------- --resume

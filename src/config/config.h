@@ -7,6 +7,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include "config/args.h"
+#include "data/data.h"
 #include "loss/objective.h"
 #include "nn/dit.h"
 
@@ -39,7 +40,7 @@ typedef struct {
     float ema_decay;
     uint64_t seed;
     // data
-    char data[512];              // directory with Fashion-MNIST IDX files
+    DataSpec data;               // the training data (data/data.h): path, format, image size, latents' labels/scale
     int flip;                    // random horizontal flips
     float crop_scale;            // random resized crops of area fraction [crop_scale, 1] (0 = off)
     // compute
@@ -59,6 +60,7 @@ typedef struct {
     int eval_n, eval_steps;
     char eval_classifier[512];
     char monitor_blocks[64];     // the Dispersive mechanism monitor (train/monitor.h): "" = the Dispersive blocks
+    int tensorboard;             // also write TensorBoard event files beside log.jsonl
     int erank_every, erank_n;    // effective rank on a fixed batch of erank_n images every erank_every steps
 } TrainConfig;
 
@@ -100,6 +102,9 @@ int train_config_from_json(TrainConfig *c, const char *json, const char *where);
 // depth, Dispersive blocks that exist, objective settings that mean something, a single noise level of the
 // objective, ...): fatal one line, prefixed by `where` ("" for the command line).
 void train_config_check(const TrainConfig *c, const char *where);
+// The run's resolved configuration as `name = value` lines (every setting that has a flag, --resume left out):
+// written beside the checkpoints as config.conf, `ddm train --config` reads it back to the same run.
+void train_config_write(const TrainConfig *c, const char *path);
 // --resume: given the checkpoint's config ck, the command line's c and which flags the command line set (seen),
 // makes c the run to continue: kept fields from ck (fatal if the command line gave a different value), override
 // fields from the command line where given, runtime fields from the command line.

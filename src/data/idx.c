@@ -2,6 +2,7 @@
 // bytes, D = number of dimensions), D big-endian u32 sizes, then the bytes in C order.
 #include "data/dataset.h"
 #include "common.h"
+#include "data/idx.h"
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -86,39 +87,76 @@ static unsigned char *read_payload(gzFile gz, const char *path, uint64_t want, c
     return buf;
 }
 
-static void load_images(Dataset *d, const char *path) {
+void idx_images_open(const char *path, IdxImages *im) {
+    memset(im, 0, sizeof *im);
     gzFile gz = gz_open(path);
     uint32_t dims[3];
     read_idx_header(gz, path, IDX_IMAGES_MAGIC, "images, 3-d unsigned byte", dims);
-    uint64_t want = (uint64_t)dims[0] * dims[1] * dims[2];
-    if (want > IDX_MAX_BYTES)
+    // Three sizes below 2^31 can overflow 64 bits (and wrap to something small): checked, then bounded.
+    uint64_t want;
+    if (__builtin_mul_overflow((uint64_t)dims[0] * dims[1], (uint64_t)dims[2], &want) || want > IDX_MAX_BYTES)
         ddm_fatal("%s: IDX header says %ux%ux%u bytes, implausibly large", path, dims[0], dims[1], dims[2]);
     char desc[96];
     snprintf(desc, sizeof desc, "%u images of %ux%u", dims[0], dims[1], dims[2]);
-    unsigned char *raw = read_payload(gz, path, want, desc);
+    im->n = dims[0];
+    im->h = dims[1];
+    im->w = dims[2];
+    if (gzdirect(gz)) {
+        // An uncompressed file is mapped, not copied: memory stays bounded by what is read.
+        gzclose(gz);
+        im->map = data_map_file(path);
+        uint64_t have = im->map.len - 16;
+        if (have < want)
+            ddm_fatal("%s: truncated: header says %s (%llu bytes) but only %llu bytes follow", path, desc,
+                      (unsigned long long)want, (unsigned long long)have);
+        if (have > want)
+            ddm_fatal("%s: trailing bytes after the %s (%llu bytes) the header describes", path, desc,
+                      (unsigned long long)want);
+        im->pixels = im->map.p + 16;
+        return;
+    }
+    im->owned = read_payload(gz, path, want, desc);
+    im->pixels = im->owned;
     gzclose(gz);
-    d->n = (int)dims[0];
-    d->c = 1;
-    d->h = (int)dims[1];
-    d->w = (int)dims[2];
-    d->images = xmalloc((size_t)want * sizeof(float));
-    for (uint64_t i = 0; i < want; i++) d->images[i] = raw[i] / 255.0f * 2.0f - 1.0f;
-    free(raw);
 }
 
-static void load_labels(Dataset *d, const char *path) {
+void idx_images_close(IdxImages *im) {
+    data_unmap_file(&im->map);
+    free(im->owned);
+    im->pixels = im->owned = NULL;
+}
+
+unsigned char *idx_labels_read(const char *path, uint32_t n_images) {
     gzFile gz = gz_open(path);
     uint32_t n;
     read_idx_header(gz, path, IDX_LABELS_MAGIC, "labels, 1-d unsigned byte", &n);
-    if ((int)n != d->n)
-        ddm_fatal("%s: has %u labels but the image file has %d images", path, n, d->n);
+    if (n != n_images)
+        ddm_fatal("%s: has %u labels but the image file has %u images", path, n, n_images);
     char desc[64];
     snprintf(desc, sizeof desc, "%u labels", n);
     unsigned char *raw = read_payload(gz, path, n, desc);
     gzclose(gz);
-    d->labels = xmalloc((size_t)n * sizeof(int));
+    return raw;
+}
+
+static void load_images(Dataset *d, const char *path) {
+    IdxImages im;
+    idx_images_open(path, &im);
+    uint64_t want = (uint64_t)im.n * im.h * im.w;
+    d->n = (int)im.n;
+    d->c = 1;
+    d->h = (int)im.h;
+    d->w = (int)im.w;
+    d->images = xmalloc((size_t)want * sizeof(float));
+    for (uint64_t i = 0; i < want; i++) d->images[i] = idx_pixel(im.pixels[i]);
+    idx_images_close(&im);
+}
+
+static void load_labels(Dataset *d, const char *path) {
+    unsigned char *raw = idx_labels_read(path, (uint32_t)d->n);
+    d->labels = xmalloc((size_t)d->n * sizeof(int));
     d->num_classes = 0;
-    for (uint32_t i = 0; i < n; i++) {
+    for (int i = 0; i < d->n; i++) {
         d->labels[i] = raw[i];
         if (raw[i] + 1 > d->num_classes) d->num_classes = raw[i] + 1;
     }

@@ -209,3 +209,28 @@ void npy_save_f32(const char *path, int ndim, const int64_t *shape, const float 
     if (n) fwrite(data, sizeof(float), (size_t)n, af.f);
     atomic_commit(&af);
 }
+
+// ---------------------------------------------------------------------------------------------
+// Header only (for arrays that are memory-mapped rather than loaded)
+
+NpyHeader npy_parse_header(const unsigned char *buf, size_t size, const char *what) {
+    size_t consumed;
+    char *hdr = read_header(buf, size, what, &consumed);
+    NpyHeader h = {0};
+    NpyArray a = {0};
+    int dt = parse_descr(hdr, what);
+    parse_fortran(hdr, what);
+    parse_shape(hdr, &a, what);
+    free(hdr);
+    h.ndim = a.ndim;
+    memcpy(h.shape, a.shape, sizeof h.shape);
+    memcpy(h.descr, npy_dtypes[dt].descr, 4);
+    h.item_size = npy_dtypes[dt].size;
+    h.data_offset = consumed;
+    uint64_t n = 1;
+    for (int i = 0; i < a.ndim; i++)
+        if (__builtin_mul_overflow(n, (uint64_t)a.shape[i], &n) || n > (uint64_t)INT64_MAX / 8)
+            ddm_fatal("%s: npy shape is too large", what);
+    h.data_bytes = n * (uint64_t)h.item_size;
+    return h;
+}

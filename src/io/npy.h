@@ -15,3 +15,9 @@ int64_t npy_numel(const NpyArray *a);
 void npy_free(NpyArray *a);
 // Atomic; version 1.0, dtype '<f4', header padded so the data starts at a multiple of 64.
 void npy_save_f32(const char *path, int ndim, const int64_t *shape, const float *data);
+
+// The header alone: dtype (one of npy_load_f32's), shape, and where the C-order data start in the file,
+// for arrays that are memory-mapped instead of loaded. Fatal on the header errors npy_load_f32 reports;
+// data_bytes = numel * item_size, overflow-checked. buf needs only the file's first bytes (the header).
+typedef struct { int ndim; int64_t shape[8]; char descr[4]; int item_size; size_t data_offset; uint64_t data_bytes; } NpyHeader;
+NpyHeader npy_parse_header(const unsigned char *buf, size_t size, const char *what);

@@ -260,3 +260,21 @@ NpyArray npz_load_f32(const char *path, const char *member, char *chosen, size_t
     free(es);
     return a;
 }
+
+char **npz_member_names(const char *path, int *count) {
+    ZipFile z = {xfopen(path, "rb"), path, 0};
+    if (fseeko(z.f, 0, SEEK_END) != 0) ddm_fatal("%s: cannot seek: %s", path, strerror(errno));
+    z.size = (uint64_t)ftello(z.f);
+    ZipDir d = find_directory(&z);
+    ZipEntry *es = read_entries(&z, &d);
+    fclose(z.f);
+    char **names = xcalloc((size_t)d.entries + 1, sizeof(char *));
+    for (uint64_t i = 0; i < d.entries; i++) {
+        size_t len = strlen(es[i].name);
+        if (len >= 4 && strcmp(es[i].name + len - 4, ".npy") == 0) es[i].name[len - 4] = '\0';
+        names[i] = es[i].name;
+    }
+    free(es);
+    if (count) *count = (int)d.entries;
+    return names;
+}

@@ -13,3 +13,6 @@
 // a size or CRC-32 that does not match the directory, and a missing member (the message lists them).
 // chosen (if not NULL) receives the member's name as "path:name.npy", the name its error messages use.
 NpyArray npz_load_f32(const char *path, const char *member, char *chosen, size_t chosen_cap);
+// The archive's member names without ".npy", in directory order; NULL-terminated, each and the array
+// malloc'd. Fatal on the archive errors npz_load_f32 reports for the directory.
+char **npz_member_names(const char *path, int *count);

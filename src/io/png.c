@@ -44,22 +44,56 @@ static void blit(unsigned char *canvas, int W, const float *img, int c, int h, i
             }
 }
 
-void png_write_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncols, int pad, int scale,
-                    float lo, float hi) {
-    check_args(path, n, c, h, w, ncols, pad, scale, lo, hi);
+// The grid as an RGB/grey canvas of *W x *H pixels (malloc'd); `what` names the output in errors.
+static unsigned char *grid_canvas(const char *what, const float *imgs, int n, int c, int h, int w, int ncols, int pad,
+                                  int scale, float lo, float hi, int64_t *Wp, int64_t *Hp) {
+    check_args(what, n, c, h, w, ncols, pad, scale, lo, hi);
     if (ncols > n) ncols = n;
     int nrows = (n + ncols - 1) / ncols;
     int64_t cell_w = (int64_t)w * scale, cell_h = (int64_t)h * scale;
     int64_t W = ncols * (cell_w + pad) + pad, H = nrows * (cell_h + pad) + pad;
     if (W > (1 << 20) || H > (1 << 20) || W * H * c > INT32_MAX)
         ddm_fatal("%s: grid of %lldx%lld pixels is too large for a PNG; use fewer images or a smaller scale",
-                  path, (long long)W, (long long)H);
+                  what, (long long)W, (long long)H);
     unsigned char *canvas = xmalloc((size_t)(W * H * c));
     memset(canvas, PNG_BORDER, (size_t)(W * H * c));
     for (int i = 0; i < n; i++) {
         int64_t x0 = pad + (i % ncols) * (cell_w + pad), y0 = pad + (i / ncols) * (cell_h + pad);
         blit(canvas, (int)W, imgs + (size_t)i * c * h * w, c, h, w, (int)x0, (int)y0, scale, lo, hi);
     }
+    *Wp = W;
+    *Hp = H;
+    return canvas;
+}
+
+typedef struct { unsigned char *p; size_t len, cap; } MemBuf;
+
+static void write_to_memory(void *ctx, void *data, int size) {
+    MemBuf *m = ctx;
+    if (m->len + (size_t)size > m->cap) m->p = xrealloc(m->p, m->cap = 2 * (m->len + (size_t)size));
+    memcpy(m->p + m->len, data, (size_t)size);
+    m->len += (size_t)size;
+}
+
+unsigned char *png_grid_encode(const char *what, const float *imgs, int n, int c, int h, int w, int ncols, int pad,
+                               int scale, float lo, float hi, int *len, int *width, int *height) {
+    int64_t W, H;
+    unsigned char *canvas = grid_canvas(what, imgs, n, c, h, w, ncols, pad, scale, lo, hi, &W, &H);
+    MemBuf m = {0};
+    int ok = stbi_write_png_to_func(write_to_memory, &m, (int)W, (int)H, c, canvas, (int)(W * c));
+    free(canvas);
+    if (!ok || m.len > INT32_MAX) ddm_fatal("%s: PNG encoding failed", what);
+    *len = (int)m.len;
+    unsigned char *png = m.p;
+    *width = (int)W;
+    *height = (int)H;
+    return png;
+}
+
+void png_write_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncols, int pad, int scale,
+                    float lo, float hi) {
+    int64_t W, H;
+    unsigned char *canvas = grid_canvas(path, imgs, n, c, h, w, ncols, pad, scale, lo, hi, &W, &H);
     AtomicFile af = atomic_open(path);
     int ok = stbi_write_png_to_func(write_to_file, af.f, (int)W, (int)H, c, canvas, (int)(W * c));
     free(canvas);

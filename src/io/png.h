@@ -8,6 +8,11 @@
 void png_write_grid(const char *path, const float *imgs, int n, int c, int h, int w, int ncols, int pad, int scale,
                     float lo, float hi);
 
+// The same grid encoded as PNG in memory (for TensorBoard images): *len bytes, free() it; the grid's size in
+// *width x *height. `what` names the destination in errors (the same checks as png_write_grid).
+unsigned char *png_grid_encode(const char *what, const float *imgs, int n, int c, int h, int w, int ncols, int pad,
+                               int scale, float lo, float hi, int *len, int *width, int *height);
+
 // Reads an 8-bit (or 16-bit, reduced to 8) PNG: *comp channels per pixel, interleaved, h rows of w
 // pixels; the result is malloc'd (free()). The chunk structure is checked first (signature, IHDR first,
 // every chunk inside the file with a matching CRC-32, an IEND), so a truncated or corrupted file is a

@@ -33,6 +33,7 @@ void checkpoint_save(const char *path, const CheckpointOut *c) {
     char buf[64];
     st_writer_meta(w, "format", "ddm-dit-1");
     st_writer_meta(w, "config", c->config_json);
+    if (c->dataset_json) st_writer_meta(w, "dataset", c->dataset_json);
     snprintf(buf, sizeof buf, "%" PRId64, c->step);
     st_writer_meta(w, "step", buf);
     snprintf(buf, sizeof buf, "%" PRIu64, c->seed);

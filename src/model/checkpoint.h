@@ -15,6 +15,7 @@ typedef struct {
     uint64_t seed;
     const char *config_json;
     const Pca *pca;                     // l-DAE: the tokenizer, embedded (pca.* tensors and metadata), or NULL
+    const char *dataset_json;           // the training data's description (data_describe_json), metadata "dataset"
 } CheckpointOut;
 
 void checkpoint_save(const char *path, const CheckpointOut *c);

@@ -53,8 +53,9 @@
                         int mod_stride),                                                                             \
       (DEV(dx), DEV(dshift), DEV(dscale), DEV(dout), DEV(x), DEV(mean), DEV(rstd), DEV(scale), B, T, C, mod_stride))                 \
     /* Multi-head self-attention. qkv [B,T,3C] (q|k|v, heads contiguous inside each), out [B,T,C]. `saved` */       \
-    /* holds attention_saved_floats(B,T,C,NH) floats of the backend's choosing, at least the per-row */              \
-    /* log-sum-exp of the scaled scores (flash-style); backward recomputes whatever else it needs. */                \
+    /* holds attention_saved_floats(B,T,C,NH) floats of the backend's choosing: a flash-style backend keeps only */  \
+    /* the per-row log-sum-exp of the scaled scores (O(B NH T)) and recomputes the rest in backward; the CPU keeps */ \
+    /* the probabilities too (measured faster there, docs/performance.md). The model never reads it. */              \
     X(attention_fwd, (REAL *out, REAL *saved, const REAL *qkv, int B, int T, int C, int NH),                     \
       (DEV(out), DEV(saved), DEV(qkv), B, T, C, NH))                                                                       \
     X(attention_bwd, (REAL *dqkv, const REAL *dout, const REAL *qkv, const REAL *out, const REAL *saved,       \
@@ -137,7 +138,7 @@ typedef struct Ops {
     void (*free)(void *p);          // NULL is allowed
     // sum of x[i]^2, in a fixed order (deterministic for a table and thread count), downloaded: synchronises
     double (*sumsq)(const float *x, size_t n);
-    // floats attention_fwd keeps for attention_bwd per call of that shape (a pure function of the shape)
+    // floats attention_fwd keeps for attention_bwd per call of that shape (a pure function of the shape, linear in B)
     size_t (*attention_saved_floats)(int B, int T, int C, int NH);
     DDM_OPS(DDM_OP_FIELD, DDM_OP_NO_D)
 } Ops;
@@ -157,6 +158,8 @@ static inline void ops_download_f32(const Ops *o, float *dst, const float *src, 
 // line: an unknown device (naming the devices of this build), a device this build lacks, an unknown precision,
 // or bf16 on a CPU without AVX512_BF16 (no silent fallback).
 const Ops *ops_select(const char *device, const char *precision, const char **err);
+// "auto" -> the fastest precision the device has ("bf16" where it can, else "fp32"); any other name unchanged.
+const char *ops_resolve_precision(const char *device, const char *precision);
 // "cpu, cpu-isolated" (and ", cuda"): the devices this build has.
 const char *ops_device_names(void);
 // The default device of a command when --device is not given: $DDM_DEVICE if set, else "cpu".

@@ -18,12 +18,19 @@ const char *ops_default_device(void) {
     return d && *d ? d : "cpu";
 }
 
+const char *ops_resolve_precision(const char *device, const char *precision) {
+    if (strcmp(precision, "auto")) return precision;
+    if (!strcmp(device, "cuda")) return "bf16";
+    return gemm_bf16_supported() ? "bf16" : "fp32";
+}
+
 const Ops *ops_select(const char *device, const char *precision, const char **err) {
     static char msg[256];
     *err = NULL;
+    precision = ops_resolve_precision(device, precision);
     int bf16 = !strcmp(precision, "bf16");
     if (!bf16 && strcmp(precision, "fp32")) {
-        snprintf(msg, sizeof msg, "--precision %s: expected fp32 or bf16", precision);
+        snprintf(msg, sizeof msg, "--precision %s: expected fp32, bf16 or auto", precision);
         *err = msg;
         return NULL;
     }

@@ -13,7 +13,7 @@
 enum { ERANK_IMAGE_SEED = 0xE2A4, ERANK_NOISE_SEED = 0xE2A5 };
 
 Monitor *monitor_create(const Dit *m, const int *blocks, int n_blocks, int variant, float lambda, int n_active,
-                        float tau, float eps, int erank_every, int erank_n, const Dataset *data, const Objective *obj,
+                        float tau, float eps, int erank_every, int erank_n, DataSource *data, const Objective *obj,
                         int batch) {
     const Ops *ops = m->ops;
     Monitor *mon = xcalloc(1, sizeof *mon);
@@ -34,7 +34,7 @@ Monitor *monitor_create(const Dit *m, const int *blocks, int n_blocks, int varia
         int n = erank_n < data->n ? erank_n : data->n;
         long per = (long)data->c * data->h * data->w;
         mon->erank_n = n;
-        float *x = dataset_draw(data, n, ERANK_IMAGE_SEED), *noise = xmalloc((size_t)n * per * sizeof(float));
+        float *x = data_draw(data, n, ERANK_IMAGE_SEED), *noise = xmalloc((size_t)n * per * sizeof(float));
         float *t = xmalloc((size_t)n * sizeof(float));
         Rng r;
         rng_init(&r, ERANK_NOISE_SEED, 0);
@@ -57,8 +57,8 @@ Monitor *monitor_create(const Dit *m, const int *blocks, int n_blocks, int varia
         }
         if (m->cfg.num_classes > 0) {   // the images' own labels, drawn with the same seed as the images
             int *y = xmalloc((size_t)n * sizeof(int)), *perm = xmalloc((size_t)data->n * sizeof(int));
-            rng_init(&r, ERANK_IMAGE_SEED, 0xE7A1);   // dataset_draw's stream
-            rng_permutation(&r, perm, data->n);
+            rng_init(&r, ERANK_IMAGE_SEED, 0xE7A1);   // data_draw's (dataset_draw's) stream
+            rng_permutation(&r, perm, (int)data->n);
             for (int i = 0; i < n; i++) y[i] = data->labels ? data->labels[perm[i]] : m->cfg.num_classes;
             dit_check_labels(&m->cfg, y, n, "the monitor's batch");
             mon->fy = ops->alloc((size_t)n * sizeof(int));

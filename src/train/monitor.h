@@ -17,7 +17,7 @@
 // with the monitor on or off.
 #pragma once
 #include <stdio.h>
-#include "data/dataset.h"
+#include "data/data.h"
 #include "loss/dispersive.h"
 #include "loss/objective.h"
 #include "nn/dit.h"
@@ -44,7 +44,7 @@ typedef struct Monitor {
 // blocks: 0-based indices; variant < 0 = the loss is off (infonce_l2 measured hypothetically). obj: the run's
 // objective, fully set up and bound for batches of `batch` (its tokenizer too), which builds the fixed batch's x_t.
 Monitor *monitor_create(const Dit *m, const int *blocks, int n_blocks, int variant, float lambda, int n_active,
-                        float tau, float eps, int erank_every, int erank_n, const Dataset *data, const Objective *obj,
+                        float tau, float eps, int erank_every, int erank_n, DataSource *data, const Objective *obj,
                         int batch);
 void monitor_free(Monitor *mon);
 // After the forward pass of a due step (block outputs of the batch are in the model's activations).

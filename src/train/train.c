@@ -13,7 +13,8 @@
 #include "io/safetensors.h"
 #include "loss/dispersive.h"
 #include "train/step.h"
-#include "data/dataset.h"
+#include "data/data.h"
+#include "io/tfevents.h"
 #include "rng.h"
 #include "model/checkpoint.h"
 #include "train/monitor.h"
@@ -22,7 +23,10 @@
 // Everything a run holds between steps.
 typedef struct {
     TrainConfig *cfg;
-    Dataset data;
+    DataSource *src;                         // the training split (data/data.h), read on demand
+    DataLoader *loader;                      // its global batches in the seeded order, fetched in the background
+    char *dataset_json;                      // its description, recorded in every checkpoint ("dataset")
+    TfEvents *tb;                            // TensorBoard events beside the log (rank 0), or NULL
     Dit *model;
     const Ops *ops;                          // the device's op table at the run's precision
     Objective obj;
@@ -31,9 +35,6 @@ typedef struct {
     int64_t step;                            // steps completed
     StepBatch batch;                         // the step's buffers: host twin filled by make_batch, then uploaded
     DispSetup disp;
-    // epoch permutation cache
-    int *perm;
-    int64_t perm_epoch;
     char ckpt_path[600], log_path[600];
     FILE *log;
     TrainEval *eval;                         // --eval-every, or NULL
@@ -55,46 +56,54 @@ static void log_flush(Run *r) {
                   strerror(errno), r->ckpt_path);
 }
 
+// One log line: composed in memory (log_begin gives a stream to print it into), then written to log.jsonl and as
+// TensorBoard scalars (log_end).
+typedef struct { FILE *f; char *buf; size_t len; } LogLine;
+static void log_begin(LogLine *l) {   // the stream writes into *l: l must outlive it
+    memset(l, 0, sizeof *l);
+    l->f = open_memstream(&l->buf, &l->len);
+    if (!l->f) ddm_fatal("out of memory composing a log line");
+}
+static void log_end(Run *r, LogLine *l) {
+    fclose(l->f);
+    if (r->log) {
+        fputs(l->buf, r->log);
+        log_flush(r);
+    }
+    if (r->tb) tfevents_log_json(r->tb, l->buf, "train/");
+    free(l->buf);
+}
+
 typedef struct { float loss, diff, disp, grad_norm, lr; double disp_seconds; int skipped; } StepStats;
 
 static volatile int g_stop = 0;   // set by SIGINT / SIGTERM once training runs (common.h: ddm_on_interrupt)
 
 // ---------------------------------------------------------------- data
 
-static const int *epoch_perm(Run *r, int64_t epoch) {
-    if (epoch != r->perm_epoch) {
-        Rng rng;
-        rng_init(&rng, r->cfg->seed ^ 0xDA7A5EEDull, (uint64_t)epoch);
-        rng_permutation(&rng, r->perm, r->data.n);
-        r->perm_epoch = epoch;
-    }
-    return r->perm;
-}
-
 // Fills the host side of the batch (x, y, t, noise) for this step from streams derived from (seed, step) alone:
 // every rank draws the whole global batch's random numbers in the single-process order and keeps its own rows,
 // so the ranks together train on exactly the samples one process would.
 static void make_batch(Run *r, int64_t step) {
     const TrainConfig *c = r->cfg;
-    const Dataset *d = &r->data;
+    const DataSource *d = r->src;
     StepBatch *b = &r->batch;
     int B = c->batch, C = d->c, H = d->h, W = d->w, first = r->rank * r->local_batch, last = first + r->local_batch;
     long n = (long)C * H * W;
+    const int32_t *labels;
+    const float *raw = data_loader_batch(r->loader, step, &labels, NULL);   // [B, C, H, W], the seeded order
     Rng rng;
     rng_init(&rng, c->seed, (uint64_t)step + 1);
     for (int j = 0; j < B; j++) {
-        int64_t g = step * B + j;
-        int idx = epoch_perm(r, g / d->n)[g % d->n];
         int flip = c->flip && rng_uniform(&rng) < 0.5f;
         CropBox whole = {0, 0, (float)H, (float)W};   // resizes to an exact copy (or mirror)
         CropBox box = c->crop_scale > 0 ? crop_box_sample(&rng, H, W, c->crop_scale) : whole;
         int label = 0;
         if (c->model.num_classes > 0) {
             int drop = rng_uniform(&rng) < c->label_dropout;
-            label = drop ? c->model.num_classes : d->labels[idx];
+            label = drop ? c->model.num_classes : labels[j];
         }
         if (j < first || j >= last) continue;
-        crop_resize(d->images + (long)idx * n, b->h_x + (j - first) * n, C, H, W, box, flip);
+        crop_resize(raw + (long)j * n, b->h_x + (j - first) * n, C, H, W, box, flip);
         b->h_y[j - first] = label;
     }
     objective_sample_t(&r->obj, &rng, r->t_all, B);
@@ -166,8 +175,10 @@ static StepStats train_step(Run *r) {
             fprintf(stderr, "%sddm train: warning: step %lld: %s; update skipped (%d in a row, limit %d)\n",
                     isatty(fileno(stderr)) ? "\r\033[K" : "", (long long)r->step + 1, what, r->skipped_in_a_row,
                     c->nonfinite_limit);
-            fprintf(r->log, "{\"step\":%lld,\"skipped\":\"%s\"}\n", (long long)r->step + 1, what);
-            log_flush(r);
+            LogLine l;
+            log_begin(&l);
+            fprintf(l.f, "{\"step\":%lld,\"skipped\":\"%s\"}\n", (long long)r->step + 1, what);
+            log_end(r, &l);
         }
         s.skipped = 1;
         r->step++;
@@ -227,7 +238,8 @@ static void save_checkpoint(Run *r) {
     if (!r->lead) return;
     char *json = train_config_to_json(r->cfg);
     CheckpointOut co = {.model = r->model, .ema = r->opt.ema, .opt_m = r->opt.m, .opt_v = r->opt.v,
-                        .step = r->step, .seed = r->cfg->seed, .config_json = json, .pca = r->pca};
+                        .step = r->step, .seed = r->cfg->seed, .config_json = json, .pca = r->pca,
+                        .dataset_json = r->dataset_json};
     checkpoint_save(r->ckpt_path, &co);
     if (keep_due(r->cfg, r->step)) {   // a milestone to probe or sample later
         char kept[700];
@@ -274,18 +286,16 @@ static void setup_dispersive(Run *r) {
     int mb[DISP_MAX_BLOCKS], nm = train_disp_blocks(&view, mb);
     if (nm > MONITOR_MAX_BLOCKS) ddm_fatal("--monitor-blocks: at most %d blocks", MONITOR_MAX_BLOCKS);
     r->mon = monitor_create(r->model, mb, nm, variant, c->disp_lambda, n, c->disp_tau, c->disp_eps,
-                            r->lead ? c->erank_every : 0, c->erank_n, &r->data, &r->obj, r->local_batch);
+                            r->lead ? c->erank_every : 0, c->erank_n, r->src, &r->obj, r->local_batch);
     r->disp.mon = r->mon;
 }
 
 static void setup_buffers(Run *r) {
-    long n = (long)r->data.c * r->data.h * r->data.w;
+    long n = (long)r->src->c * r->src->h * r->src->w;
     step_batch_init(&r->batch, r->model, r->local_batch);
     r->t_all = xmalloc((size_t)r->cfg->batch * sizeof(float));
     r->noise_all = xmalloc((size_t)r->cfg->batch * n * sizeof(float));
     if (r->ranks > 1) r->host_grads = xmalloc(r->model->total * sizeof(float));
-    r->perm = xmalloc(r->data.n * sizeof(int));
-    r->perm_epoch = -1;
 }
 
 static void setup_model(Run *r) {
@@ -309,25 +319,28 @@ static void setup_model(Run *r) {
 
 static void check_data_matches(const Run *r) {
     const DitConfig *m = &r->cfg->model;
-    const Dataset *d = &r->data;
+    const DataSource *d = r->src;
     if (d->c != m->in_channels || d->h != m->height || d->w != m->width)
-        ddm_fatal("data '%s' has images of %dx%dx%d but the model expects %dx%dx%d", r->cfg->data, d->c, d->h,
-                  d->w, m->in_channels, m->height, m->width);
+        ddm_fatal("data '%s' has samples of %dx%dx%d but the model expects %dx%dx%d", d->path, d->c, d->h, d->w,
+                  m->in_channels, m->height, m->width);
     if (m->num_classes > 0 && (!d->labels || d->num_classes > m->num_classes))
-        ddm_fatal("data '%s' has %d classes but the model has %d", r->cfg->data, d->num_classes, m->num_classes);
-    if (d->n < 1) ddm_fatal("data '%s' holds no images", r->cfg->data);
+        ddm_fatal("data '%s' has %d classes but the model has %d%s", d->path, d->num_classes, m->num_classes,
+                  d->labels ? "" : " (it has no labels: train with --unconditional)");
+    if (d->n < 1) ddm_fatal("data '%s' holds no samples", d->path);
 }
 
 static void log_step(Run *r, const StepStats *s, double img_s, double disp_share, int final) {
     const TrainConfig *c = r->cfg;
     if (!r->lead) return;
-    fprintf(r->log,
+    LogLine l;
+    log_begin(&l);
+    fprintf(l.f,
             "{\"step\":%lld,\"loss\":%.6g,\"loss_diff\":%.6g,\"loss_disp\":%.6g,\"grad_norm\":%.6g,\"lr\":%.6g,"
             "\"img_per_s\":%.4g,\"disp_time_share\":%.4g",
             (long long)r->step, s->loss, s->diff, s->disp, s->grad_norm, s->lr, img_s, disp_share);
-    if (r->mon->due) monitor_write_step(r->mon, r->log);
-    fputs("}\n", r->log);
-    log_flush(r);
+    if (r->mon->due) monitor_write_step(r->mon, l.f);
+    fputs("}\n", l.f);
+    log_end(r, &l);
     double eta = img_s > 0 ? (double)(c->steps - r->step) * c->batch / img_s : 0;
     int tty = isatty(fileno(stderr));
     fprintf(stderr, "%sstep %6lld/%d  loss %.4f  diff %.4f  disp %+.4f (%.1f%% of step)  |g| %.3f  lr %.2e  "
@@ -339,21 +352,37 @@ static void log_step(Run *r, const StepStats *s, double img_s, double disp_share
 
 static void evaluate(Run *r) {
     double t0 = now_seconds();
-    double fd = train_eval_fd(r->eval, r->model, r->opt.ema, r->cfg);
+    enum { GRID = 64 };   // the TensorBoard sample grid: the evaluation's first samples
+    const DitConfig *m = &r->cfg->model;
+    float *grid = r->tb ? xmalloc((size_t)GRID * m->in_channels * m->height * m->width * sizeof(float)) : NULL;
+    double fd = train_eval_fd(r->eval, r->model, r->opt.ema, r->cfg, grid, GRID);
+    if (grid) {   // grey, RGB, or the first channel of anything else
+        int n = GRID < r->cfg->eval_n ? GRID : r->cfg->eval_n, show = m->in_channels == 3 ? 3 : 1;
+        long hw = (long)m->height * m->width;
+        if (m->in_channels != show)
+            for (int i = 0; i < n; i++) memmove(grid + i * hw, grid + i * m->in_channels * hw, hw * sizeof(float));
+        tfevents_image_grid(r->tb, "samples", r->step, grid, n, show, m->height, m->width, 8, -1, 1);
+        free(grid);
+    }
     double dt = now_seconds() - t0;
-    fprintf(r->log, "{\"step\":%lld,\"fd\":%.6g,\"eval_n\":%d,\"eval_seconds\":%.4g}\n", (long long)r->step, fd,
+    LogLine l;
+    log_begin(&l);
+    fprintf(l.f, "{\"step\":%lld,\"fd\":%.6g,\"eval_n\":%d,\"eval_seconds\":%.4g}\n", (long long)r->step, fd,
             r->cfg->eval_n, dt);
-    log_flush(r);
+    log_end(r, &l);
     fprintf(stderr, "%sstep %6lld  FD-CNN of %d EMA samples: %.4f  (%.1f s)\n", isatty(fileno(stderr)) ? "\r\033[K" : "",
             (long long)r->step, r->cfg->eval_n, fd, dt);
 }
 
 static void report_setup(const Run *r, int kind) {
     const TrainConfig *c = r->cfg;
+    char line[3000];
+    data_describe_line(r->src, line, sizeof line);
+    fprintf(stderr, "ddm train: data: %s\n", line);
     fprintf(stderr, "ddm train: %s, %d blocks x %d hidden, %d heads, patch %d, %.2fM parameters; %s; dispersive %s; "
             "%d images; steps %lld -> %d; device %s, precision %s\n", c->model.num_classes ? "class-conditional" : "unconditional",
             c->model.depth, c->model.hidden, c->model.heads, c->model.patch,
-            dit_trainable_count(r->model) / 1e6, c->objective, c->disp_variant, r->data.n, (long long)r->step, c->steps,
+            dit_trainable_count(r->model) / 1e6, c->objective, c->disp_variant, (int)r->src->n, (long long)r->step, c->steps,
             r->ops->device, c->precision);
     if (kind == OBJ_DENOISE)
         fprintf(stderr, "ddm train: denoise: noise %s, tokenizer %s, target %s, pca-output %s, loss-weight %s\n",
@@ -381,6 +410,8 @@ int train_run(TrainConfig *c) {
     train_objective_setup(c, &r.obj);
     const char *err;
     if (!c->device[0]) snprintf(c->device, sizeof c->device, "%s", ops_default_device());
+    const char *precision = ops_resolve_precision(c->device, c->precision);   // "auto" resolved: what is recorded
+    if (precision != c->precision) snprintf(c->precision, sizeof c->precision, "%s", precision);
     r.ops = ops_select(c->device, c->precision, &err);
     if (!r.ops) ddm_fatal("%s", err);
     int kind = r.obj.kind;
@@ -400,12 +431,13 @@ int train_run(TrainConfig *c) {
         if (kind == OBJ_DENOISE) ddm_fatal("--pca is only used with --tokenizer pca (got --tokenizer %s)", c->tokenizer);
         ddm_fatal("--pca is only used with --objective ldae or --tokenizer pca (got --objective %s)", c->objective);
     }
-    r.data = dataset_load_fashion_mnist(c->data, "train");
+    r.src = data_open(&c->data, "train", 1);
+    r.dataset_json = data_describe_json(r.src);
     if (!c->resume[0]) {   // a fresh model takes its image shape and classes from the data
-        c->model.in_channels = r.data.c;
-        c->model.height = r.data.h;
-        c->model.width = r.data.w;
-        if (c->model.num_classes) c->model.num_classes = r.data.num_classes;
+        c->model.in_channels = r.src->c;
+        c->model.height = r.src->h;
+        c->model.width = r.src->w;
+        if (c->model.num_classes) c->model.num_classes = r.src->num_classes;
         if (kind == OBJ_LDAE) c->model.num_classes = 0;   // l-DAE is unconditional
     }
     train_config_check(c, "");
@@ -414,17 +446,22 @@ int train_run(TrainConfig *c) {
     if (r.pca) {
         char what[600];
         snprintf(what, sizeof what, "--pca %s", c->pca[0] ? c->pca : "(embedded in the checkpoint)");
-        objective_set_pca(&r.obj, r.pca, r.data.c, r.data.h, r.data.w, what);
+        objective_set_pca(&r.obj, r.pca, r.src->c, r.src->h, r.src->w, what);
     }
     setup_model(&r);
+    r.loader = data_loader_new(r.src, c->seed, c->batch, 2);
     objective_bind(&r.obj, r.ops, r.local_batch);
     setup_buffers(&r);
     setup_dispersive(&r);
     if (r.lead) {   // rank 0 alone evaluates, logs and writes checkpoints
-        r.eval = train_eval_create(c, &r.data);
+        r.eval = train_eval_create(c, r.src);
         if (c->resume[0]) trim_log(r.log_path, r.step);
         r.log = c->resume[0] ? fopen(r.log_path, "a") : fopen(r.log_path, "w");
         if (!r.log) ddm_fatal("cannot write the log '%s'", r.log_path);
+        if (c->tensorboard) r.tb = tfevents_open(c->out_dir, c->resume[0] ? r.step : 0);
+        char conf[700];
+        snprintf(conf, sizeof conf, "%s/config.conf", c->out_dir);
+        train_config_write(c, conf);
     }
     if (r.lead) report_setup(&r, kind);
     ddm_on_interrupt(&g_stop);   // from here on a signal stops the loop, which saves a checkpoint
@@ -442,10 +479,12 @@ int train_run(TrainConfig *c) {
             t_log = now_seconds(); disp_s = 0; step_log = r.step;
         }
         if (r.lead && c->erank_every > 0 && (r.step % c->erank_every == 0 || final)) {
-            fprintf(r.log, "{\"step\":%lld", (long long)r.step);
-            monitor_write_erank(r.mon, r.model, r.local_batch, r.log);
-            fputs("}\n", r.log);
-            log_flush(&r);
+            LogLine l;
+            log_begin(&l);
+            fprintf(l.f, "{\"step\":%lld", (long long)r.step);
+            monitor_write_erank(r.mon, r.model, r.local_batch, l.f);
+            fputs("}\n", l.f);
+            log_end(&r, &l);
         }
         if (r.step % c->ckpt_every == 0 || final || keep_due(c, r.step)) save_checkpoint(&r);
         if (r.eval && (r.step % c->eval_every == 0 || final)) {   // (rank 0 only; the others wait for it)
@@ -472,11 +511,13 @@ int train_run(TrainConfig *c) {
     objective_unbind(&r.obj);
     optim_free(&r.opt, r.model);
     dit_free(r.model);
-    free(r.perm);
+    tfevents_close(r.tb);
+    data_loader_free(r.loader);
+    data_close(r.src);
+    free(r.dataset_json);
     free(r.t_all);
     free(r.noise_all);
     free(r.host_grads);
-    dataset_free(&r.data);
     pca_free(r.pca);
     return stopped ? 130 : 0;
 }

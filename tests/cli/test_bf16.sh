@@ -3,8 +3,8 @@
 # forward, bench --gemm; one clear line for a bad name, or on a CPU without AVX512_BF16. No timings.
 cd "$(dirname "$0")/../.." && . tests/cli/lib.sh
 
-expect_fail "unknown precision" "--precision 'fp16': expected fp32 or bf16" $DDM train $TINY --precision fp16 --steps 1 --out $TMP/r0
-expect_fail "unknown precision (bench)" "expected fp32 or bf16" $DDM bench --precision half
+expect_fail "unknown precision" "--precision 'fp16': expected fp32, bf16 or auto" $DDM train $TINY --precision fp16 --steps 1 --out $TMP/r0
+expect_fail "unknown precision (bench)" "expected fp32, bf16 or auto" $DDM bench --precision half
 if ! grep -qw avx512_bf16 /proc/cpuinfo; then
     expect_fail "bf16 without AVX512_BF16" "AVX512_BF16" $DDM train $TINY --precision bf16 --steps 1 --out $TMP/r0
     echo "test_bf16.sh: this CPU has no AVX512_BF16: the bf16 runs are skipped"
@@ -67,6 +67,11 @@ check "bf16 probe features within 2% of fp32 (rel. L2)" close $TMP/p_bf16.npy $T
 check "probe JSON records the precision" test "$($PY -c "import json,sys; print(json.load(open(sys.argv[1]))['precision'])" $TMP/p_bf16.json)" = bf16
 expect_fail "probe --precision with a pixel baseline" "--baseline pixels uses no network" $DDM probe --baseline pixels --precision bf16
 
+expect_ok "--precision auto" $DDM train $TINY --batch 4 --steps 1 --precision auto --out $TMP/auto
+want=fp32; grep -q avx512_bf16 /proc/cpuinfo && want=bf16
+check "auto records the precision it chose ($want)" $PY -c "
+import sys, json; sys.path.insert(0, 'tools'); import st
+_, m = st.load('$TMP/auto/ckpt.safetensors'); assert json.loads(m['config'])['train']['precision'] == '$want'"
 out=$($DDM bench --gemm --model tiny --gemm-reps 1 --threads 1 2>&1)
 check "bench --gemm prints the table" grep -q "these matrix multiplies per training step" <<< "$out"
 check "bench --gemm lists attention" grep -q "attn dK" <<< "$out"

@@ -8,6 +8,7 @@ cd "$(dirname "$0")/../.." && . tests/cli/lib.sh
 ARGS="$TINY --batch 4 --log-every 1 --threads 2 --erank-every 0"
 expect_ok "a short run" $DDM train $ARGS --steps 2 --disp infonce_l2 --out $TMP/a
 CK=$TMP/a/ckpt.safetensors
+cp $CK $TMP/first.safetensors
 
 help=$($DDM train --help)
 for f in depth hidden heads patch learn-sigma label-dropout objective noise tokenizer target pca-output loss-weight \
@@ -65,6 +66,14 @@ bad_config "a Dispersive block past the depth" "--disp-blocks '9'" 'train.disp_b
 bad_config "an unknown key" "config train.turbo: unknown setting" 'train.turbo=1'
 bad_config "a model 16x wider than its tensors" "pos_embed' has shape [1, 16, 32], expected [1, 16, 512]" 'model.hidden=512' 'model.heads=2'
 bad_config "input_size that is not a pair" "input_size" 'model.input_size=[28]'
+# every run writes its resolved configuration; --config reads it back to the same run
+check "config.conf beside the checkpoint" test -s $TMP/a/config.conf
+expect_ok "a run from another's config.conf" $DDM train --config $TMP/a/config.conf --steps 2 --out $TMP/again
+check "the same run, bit for bit" cmp -s $TMP/again/ckpt.safetensors $TMP/first.safetensors
+# the presets parse and train a step (shrunk to a tiny model on Fashion-MNIST, fp32)
+for conf in configs/sit_*_dispersive_*.conf; do
+    expect_ok "$conf" $DDM train --config $conf $TINY --learn-sigma 0 --batch 4 --steps 1 --precision fp32 --ckpt-every 1 --keep-every 0 --erank-every 0 --out $TMP/preset
+done
 craft $TMP/old.safetensors -train.crop_scale -train.precision -model.mlp_ratio
 expect_ok "a config without keys added later still loads (defaults)" $DDM sample --ckpt $TMP/old.safetensors --n 2 --steps 1 --out $TMP/s.png
 finish

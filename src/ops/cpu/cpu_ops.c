@@ -208,15 +208,15 @@ void cpu_ema(float *e, const float *p, size_t n, float decay) {
 
 // ---------------------------------------------------------------- the tables
 
-size_t cpu_attention_saved(int B, int T, int C, int NH) { (void)C; return (size_t)B * NH * T; }
+size_t cpu_attention_saved(int B, int T, int C, int NH) { (void)C; return (size_t)B * NH * T * (T + 1); }
 
 static void attention_fwd_bf16(float *out, float *saved, const float *qkv, int B, int T, int C, int NH) {
     cpu_attention_fwd_with(gemm_bf16, out, saved, qkv, B, T, C, NH);
 }
 static void attention_bwd_bf16(float *dqkv, const float *dout, const float *qkv, const float *out,
                                const float *saved, int B, int T, int C, int NH) {
-    (void)out; (void)saved;
-    cpu_attention_bwd_with(gemm_bf16, dqkv, dout, qkv, B, T, C, NH);
+    (void)out;
+    cpu_attention_bwd_with(gemm_bf16, dqkv, dout, qkv, saved, B, T, C, NH);
 }
 
 #define CPU_OP_ENTRY(name, params, args) .name = cpu_##name,
