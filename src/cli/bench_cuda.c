@@ -157,6 +157,7 @@ static void run_gpu_twin(const GpuConfig *gc, GpuResult *r, int steps, int warmu
 
 int bench_cuda(const Ops *ops, const char *which, int batch, int steps, int warmup, int twin, int twin_compile,
                const char *json) {
+    setvbuf(stdout, NULL, _IOLBF, 0);   // each result as it comes: a run stopped by a time limit keeps what it had
     printf("ddm bench: device cuda (%s), precision %s\n", ops_cuda_device_name(), ops->precision);
     double peak = ops_cuda_bf16_gemm_tflops(8192, 10);
     printf("  bf16 GEMM 8192^3 peak (cuBLAS, bf16 in/out, fp32 accumulation): %.1f TFLOP/s (2 FLOPs per multiply-add)\n",

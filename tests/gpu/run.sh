@@ -8,7 +8,8 @@
 #
 # Binaries: from .gpu/ when tests/gpu/bundle.sh prepared it (a GPU machine without ddm's build dependencies),
 # else built here with `make cuda`. Environment: SKIP_BENCH=1 skips the benchmark, BENCH_COMPILE=0 the
-# torch.compile twin, BENCH_ARGS adds flags to `ddm bench`.
+# torch.compile twin, BENCH_ARGS adds flags to `ddm bench`, RUN_BUDGET (seconds, default 560) bounds the whole run
+# so that it ends, summary included, inside a 600-second call: each step gets what is left of it.
 set -u
 OUT=${1:?usage: bash tests/gpu/run.sh OUTDIR}
 mkdir -p "$OUT"
@@ -16,6 +17,7 @@ OUT=$(cd "$OUT" && pwd)
 cd "$(dirname "$0")/../.."
 exec > >(tee "$OUT/run.log") 2>&1
 T0=$(date +%s)
+DEADLINE=$((T0 + ${RUN_BUDGET:-560}))
 echo "== tests/gpu/run.sh $(date -u +%FT%TZ) on $(hostname)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv 2>&1 | head -3
 
@@ -52,7 +54,9 @@ declare -A RES
 run_step() {   # run_step NAME TIMEOUT LOG cmd...: runs, keeps the log, records the closing line or the exit status
     local name=$1 limit=$2 log=$3; shift 3
     local t=$(date +%s)
-    echo "== $name"
+    [ $((DEADLINE - t - 15)) -lt "$limit" ] && limit=$((DEADLINE - t - 15))
+    if [ "$limit" -lt 20 ]; then RES[$name]="not run: the time budget is spent"; echo "== $name: no time left"; return; fi
+    echo "== $name (at most $limit s)"
     timeout "$limit" "$@" > "$log" 2>&1
     local rc=$?
     tail -n 25 "$log"
@@ -62,14 +66,14 @@ run_step() {   # run_step NAME TIMEOUT LOG cmd...: runs, keeps the log, records 
 }
 
 # ---- the tests
-run_step test_cuda_ops 240 "$OUT/test_cuda_ops.log" env SHOW=1 $BIN/tests/gpu/test_cuda_ops
-run_step test_cuda_step 120 "$OUT/test_cuda_step.log" env SHOW=1 $BIN/tests/gpu/test_cuda_step
-run_step test_cuda_cli 360 "$OUT/test_cuda_cli.log" env DDM=$BIN/ddm PY=python3 DATA=$DATA \
+run_step test_cuda_ops 150 "$OUT/test_cuda_ops.log" env SHOW=1 $BIN/tests/gpu/test_cuda_ops
+run_step test_cuda_step 90 "$OUT/test_cuda_step.log" env SHOW=1 $BIN/tests/gpu/test_cuda_step
+run_step test_cuda_cli 240 "$OUT/test_cuda_cli.log" env DDM=$BIN/ddm PY=python3 DATA=$DATA \
     bash tests/gpu/test_cuda_cli.sh "$OUT/curves.csv"
 
 # ---- the benchmark
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
-    run_step bench 420 "$OUT/bench.log" $BIN/ddm bench --device cuda --precision bf16 --model sit --steps 10 --warmup 3 \
+    run_step bench 330 "$OUT/bench.log" $BIN/ddm bench --device cuda --precision bf16 --model sit --steps 10 --warmup 3 \
         --twin-compile ${BENCH_COMPILE:-1} \
         --json "$OUT/bench.json" ${BENCH_ARGS:-}
 fi
