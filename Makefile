@@ -3,6 +3,9 @@
 # `make MPI=1` builds with MPI (Open MPI's mpicc; data-parallel `mpirun ddm train`) into build-mpi/;
 # `make PORTABLE=1` builds without -march=native (for another x86-64 machine) into build-portable/;
 # BUILD=dir builds into another directory. `make install PREFIX=... [DESTDIR=...]` installs the build.
+# `make cuda` (= `make CUDA=1`) builds the same with the CUDA backend (--device cuda, src/ops/cuda, nvcc from
+# CUDA_HOME) and the GPU tests (tests/gpu, not part of `make test`: tests/gpu/run.sh runs them), in build/;
+# switching between the two rebuilds everything there (build/.config).
 CC      ?= gcc
 PYTHON  ?= /usr/bin/python3
 VERSION := 0.1.0
@@ -26,7 +29,7 @@ CFLAGS  ?= -O3 -march=native -fno-math-errno
 CFLAGS  += -std=gnu11 -Wall -Wextra -fopenmp -pthread -fPIC -Iinclude -Isrc -I/usr/include/stb -MMD -MP $(CFLAGS_EXTRA)
 LDLIBS  = -lopenblas -llapacke -lcjson -lstb -lpng -ljpeg -lz -lm -fopenmp -pthread
 
-LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/cli/*' | sort)
+LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/ops/cuda/*' | sort)
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
 TEST_SRC := $(shell find tests -maxdepth 1 -name 'test_*.c' | sort)
 
@@ -34,7 +37,33 @@ LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
-all: $(BUILD)/ddm $(BUILD)/libddm.so
+# The CUDA backend: Hopper (sm_90) machine code plus compute_90 PTX, so that later GPUs can JIT it.
+CUDA      ?= 0
+CUDA_HOME ?= /usr/local/cuda
+NVCC      ?= $(CUDA_HOME)/bin/nvcc
+CUDA_ARCH ?= -gencode arch=compute_90,code=[sm_90,compute_90]
+NVCCFLAGS ?= -O3 -std=c++17 $(CUDA_ARCH) -Xcompiler -Wall,-Wextra,-fPIC -Iinclude -Isrc -MMD -MP
+GPU_TESTS :=
+ifeq ($(CUDA),1)
+CFLAGS   += -DDDM_CUDA
+CU_SRC   := $(shell find src/ops/cuda -name '*.cu' | sort)
+LIB_OBJ  += $(BUILD)/src/ops/cuda/cuda_table.o $(CU_SRC:%.cu=$(BUILD)/%.o)
+# static cudart (nvcc's default), the cuBLAS libraries found at run time through the rpath
+LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcublasLt -lcudart_static -ldl -lrt -lpthread -lstdc++
+GPU_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/gpu/test_*.c)))
+endif
+
+# Objects depend on the build configuration, so that `make` after `make cuda` (or back) rebuilds them.
+CONFIG_STAMP := $(BUILD)/.config
+CONFIG_NOW   := CUDA=$(CUDA) CFLAGS=$(CFLAGS)
+ifeq ($(filter cuda clean,$(MAKECMDGOALS)),)
+$(shell mkdir -p $(BUILD) && (test "$$(cat $(CONFIG_STAMP) 2>/dev/null)" = '$(CONFIG_NOW)' || echo '$(CONFIG_NOW)' > $(CONFIG_STAMP)))
+endif
+
+all: $(BUILD)/ddm $(BUILD)/libddm.so $(GPU_TESTS)
+
+cuda:
+	$(MAKE) CUDA=1 all
 
 $(BUILD)/libddm.a: $(LIB_OBJ)
 	@mkdir -p $(dir $@)
@@ -47,11 +76,15 @@ $(BUILD)/libddm.so: $(LIB_OBJ)
 $(BUILD)/ddm: $(CLI_OBJ) $(BUILD)/libddm.a
 	$(CC) $(CFLAGS) -o $@ $(CLI_OBJ) $(BUILD)/libddm.a $(LDLIBS)
 
-$(BUILD)/%.o: %.c
+$(BUILD)/%.o: %.c $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
 
-$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libddm.a
+$(BUILD)/%.o: %.cu $(CONFIG_STAMP)
+	@mkdir -p $(dir $@)
+	$(NVCC) $(NVCCFLAGS) -c $< -o $@
+
+$(BUILD)/tests/%: tests/%.c tests/test.h $(BUILD)/libddm.a $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -o $@ $< $(BUILD)/libddm.a $(LDLIBS)
 
@@ -104,5 +137,5 @@ bench: $(BUILD)/ddm
 clean:
 	rm -rf build build-mpi build-portable
 
-.PHONY: all install uninstall test tests test-mpi bench clean
--include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d)
+.PHONY: all cuda install uninstall test tests test-mpi bench clean
+-include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(GPU_TESTS:=.d)

@@ -27,6 +27,10 @@ const Ops *cli_ops(const char *device, const char *precision);
 // ddm bench --gemm: times each matrix multiply of one training step of c (batch B) with sgemm and with
 // the bf16 GEMM and prints GFLOP/s (src/cli/bench_gemm.c); cpu_clock: the thread's CPU time (1 thread).
 void bench_gemm(const char *name, const DitConfig *c, int batch, int reps, int threads, int cpu_clock);
+// ddm bench --device cuda (src/cli/bench_cuda.c): SiT-B/2 and SiT-XL/2 on the GPU beside the PyTorch twin;
+// which: "SiT-B/2", "SiT-XL/2" or "sit"; batch 0 = 256 or the largest that fits.
+int bench_cuda(const Ops *ops, const char *which, int batch, int steps, int warmup, int twin, int twin_compile,
+               const char *json);
 
 // The generation flags shared by `ddm sample` and `ddm eval --ckpt` (g: a GenerateOpts, raw: an int), so the
 // two commands accept the same sampler settings with the same ranges.

@@ -191,11 +191,11 @@ static void run_twin(const BenchConfig *bc, const BenchOpts *o, BenchResult *r) 
 
 int cmd_bench(int argc, char **argv) {
     char which[32] = "all", json[512] = "", precision[8] = "fp32", device[16] = "";
-    int gemm = 0;
+    int gemm = 0, batch = 0, twin_compile = 1;
     BenchOpts o = {.steps = 5, .warmup = 2, .sample_steps = 50, .sample_n = 16, .threads = 0, .twin = 1,
                    .gemm_reps = 10};
     ArgSpec specs[] = {
-        {"model", ARG_STR, which, sizeof which, 0, 0, "tiny | S/4 | B/4 | all", 0, NULL},
+        {"model", ARG_STR, which, sizeof which, 0, 0, "tiny | S/4 | B/4 | all; with --device cuda: SiT-B/2 | SiT-XL/2 | sit (both)", 0, NULL},
         {"steps", ARG_INT, &o.steps, 0, 1, 100000, "timed training steps per configuration", 0, NULL},
         {"warmup", ARG_INT, &o.warmup, 0, 0, 100000, "untimed steps first", 0, NULL},
         {"sample-steps", ARG_INT, &o.sample_steps, 0, 0, 100000, "Heun steps of the sampling benchmark (0 = skip)", 0, NULL},
@@ -208,6 +208,8 @@ int cmd_bench(int argc, char **argv) {
         {"gemm", ARG_BOOL, &gemm, 0, 0, 1, "instead: time each matrix multiply of a training step in fp32 (sgemm) and bf16, GFLOP/s", 0, NULL},
         {"gemm-reps", ARG_INT, &o.gemm_reps, 0, 1, 100000, "--gemm: timed calls per matrix multiply (the best counts)", 0, NULL},
         {"cpu-clock", ARG_BOOL, &o.cpu_clock, 0, 0, 1, "--gemm with --threads 1: time by the thread's CPU clock (leaves out time descheduled on a busy machine)", 0, NULL},
+        {"batch", ARG_INT, &batch, 0, 0, 65536, "--device cuda: batch size (0 = 256 or the largest that fits)", 0, NULL},
+        {"twin-compile", ARG_BOOL, &twin_compile, 0, 0, 1, "--device cuda: also time the twin under torch.compile", 0, NULL},
     };
     ArgParser p = {"bench", "Time training and sampling on fixed configurations, beside the PyTorch twin.", specs,
                    sizeof specs / sizeof specs[0]};
@@ -216,6 +218,9 @@ int cmd_bench(int argc, char **argv) {
     cli_set_threads(o.threads);
     o.precision = precision;
     o.ops = cli_ops(device, precision);
+    // the GPU bench runs in this process (a CUDA context does not survive the fork the CPU bench uses)
+    if (!strcmp(o.ops->device, "cuda"))
+        return bench_cuda(o.ops, !strcmp(which, "all") ? "sit" : which, batch, o.steps, o.warmup, o.twin, twin_compile, json);
     const char *core = getenv("OPENBLAS_CORETYPE");
     printf("ddm bench: device %s, %d threads, OPENBLAS_CORETYPE=%s, %s, precision %s\n", o.ops->device, o.threads, core ? core : "(unset)",
            openblas_get_config(), gemm ? "fp32 and bf16" : precision);

@@ -55,7 +55,8 @@
     /* Multi-head self-attention. qkv [B,T,3C] (q|k|v, heads contiguous inside each), out [B,T,C]. `saved` */       \
     /* holds attention_saved_floats(B,T,C,NH) floats of the backend's choosing: a flash-style backend keeps only */  \
     /* the per-row log-sum-exp of the scaled scores (O(B NH T)) and recomputes the rest in backward; the CPU keeps */ \
-    /* the probabilities too (measured faster there, docs/performance.md). The model never reads it. */              \
+    /* the probabilities too (measured faster there, docs/performance.md). Its last B*NH*T floats are always the */ \
+    /* log-sum-exp (what tests compare across backends); the model never reads it. */                               \
     X(attention_fwd, (REAL *out, REAL *saved, const REAL *qkv, int B, int T, int C, int NH),                     \
       (DEV(out), DEV(saved), DEV(qkv), B, T, C, NH))                                                                       \
     X(attention_bwd, (REAL *dqkv, const REAL *dout, const REAL *qkv, const REAL *out, const REAL *saved,       \
