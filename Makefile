@@ -51,6 +51,11 @@ LIB_OBJ  += $(BUILD)/src/ops/cuda/cuda_table.o $(CU_SRC:%.cu=$(BUILD)/%.o)
 # static cudart (nvcc's default), the cuBLAS libraries found at run time through the rpath
 LDLIBS   += -L$(CUDA_HOME)/lib64 -Wl,-rpath,$(CUDA_HOME)/lib64 -lcublas -lcublasLt -lcudart_static -ldl -lrt -lpthread -lstdc++
 GPU_TESTS := $(patsubst tests/%.c,$(BUILD)/tests/%,$(sort $(wildcard tests/gpu/test_*.c)))
+ifeq ($(MPI),1)
+# MPI and CUDA together (`make cuda MPI=1`, into build-mpi/): the gradients are all-reduced by NCCL on the GPUs
+CFLAGS   += -I$(CUDA_HOME)/include
+LDLIBS   += -lnccl
+endif
 endif
 
 # Objects depend on the build configuration, so that `make` after `make cuda` (or back) rebuilds them.

@@ -17,6 +17,9 @@ int dist_local_size(void);    // ranks on this machine (for the default thread c
 // "" in a single process, else "MPI, N ranks" style description for logs.
 const char *dist_describe(void);
 
+// 1 when training averages its gradients over ranks: more than one rank, or (an MPI + CUDA build) DDM_NCCL=1,
+// which sends a single rank's gradients through NCCL too, the test of that path one GPU allows.
+int dist_reduces(void);
 // dev [n] (device memory of o) becomes the mean over the ranks, with the same bits on every rank: summed on rank 0
 // (in MPI's fixed order for a given rank count), then broadcast. host: scratch of n floats.
 void dist_mean_dev(const Ops *o, float *dev, size_t n, float *host);

@@ -153,7 +153,7 @@ static StepStats train_step(Run *r) {
     make_batch(r, r->step);
     step_upload(&r->batch, r->model, r->local_batch);
     LossParts lp = step_loss_and_grads(r->model, &r->obj, &r->disp, &r->batch, r->local_batch, NULL);
-    if (r->ranks > 1) {   // the mean over the ranks: gradients (the same bits everywhere) and the logged losses
+    if (dist_reduces()) {   // the mean over the ranks: gradients (the same bits everywhere) and the logged losses
         dist_mean_dev(r->ops, r->model->grads, r->model->total, r->host_grads);
         double v[3] = {lp.diff, lp.disp, lp.total};
         dist_mean_host(v, 3);
@@ -295,7 +295,7 @@ static void setup_buffers(Run *r) {
     step_batch_init(&r->batch, r->model, r->local_batch);
     r->t_all = xmalloc((size_t)r->cfg->batch * sizeof(float));
     r->noise_all = xmalloc((size_t)r->cfg->batch * n * sizeof(float));
-    if (r->ranks > 1) r->host_grads = xmalloc(r->model->total * sizeof(float));
+    if (dist_reduces()) r->host_grads = xmalloc(r->model->total * sizeof(float));
 }
 
 static void setup_model(Run *r) {

@@ -29,6 +29,15 @@ for t in build/tests/gpu/test_*; do
 done
 out=$(bash tests/gpu/test_cuda_cli.sh 2>&1); rc=$?
 [ $rc -eq 0 ] && echo "$out" | grep -q "skipped: no GPU" || fails+=("test_cuda_cli.sh without a GPU: rc $rc: $out")
+# the MPI + CUDA build (NCCL), where .ci/run made it: without a GPU it fails the same clean way, and its test skips
+if [ -x build-mpi/ddm ] && strings build-mpi/ddm | grep -q "all-reduced by NCCL"; then
+    one_error_line "DDM_NCCL=1 ddm train --device cuda (MPI + CUDA build)" env DDM_NCCL=1 ./build-mpi/ddm train \
+        --depth 2 --hidden 32 --heads 2 --patch 7 --steps 1 --device cuda --out /tmp/ddm-ci-nccl
+    out=$(DDM=build-mpi/ddm DDM_MPI=build-mpi/ddm bash tests/gpu/test_nccl.sh 2>&1); rc=$?
+    [ $rc -eq 0 ] && echo "$out" | grep -q "skipped: no GPU" || fails+=("test_nccl.sh without a GPU: rc $rc: $out")
+else
+    fails+=("no MPI + CUDA build at build-mpi/ddm (make cuda MPI=1)")
+fi
 for t in test_cuda_ops test_cuda_step; do
     out=$(DDM_TEST_DEVICE=cpu OMP_NUM_THREADS=2 build/tests/gpu/$t 2>&1); rc=$?
     [ $rc -eq 0 ] || fails+=("$t self-test on the CPU tables: rc $rc: $(echo "$out" | tail -5)")
@@ -37,4 +46,4 @@ if [ ${#fails[@]} -gt 0 ]; then
     printf 'cuda build check FAILED: %s\n' "${fails[@]}"
     exit 1
 fi
-echo "cuda build check: ok (make cuda links; --device cuda without a GPU is one error line, exit 1; the GPU tests skip; their bounds hold on the CPU tables)"
+echo "cuda build check: ok (make cuda and make cuda MPI=1 link; --device cuda without a GPU is one error line, exit 1; the GPU tests skip; their bounds hold on the CPU tables)"

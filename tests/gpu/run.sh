@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # Every GPU check and the GPU benchmark, in one run (a few minutes on one H100/H200): the op tests, the training
 # step against the CPU, the end-to-end CLI tests (200-step Fashion-MNIST curves, resume, sampling, checkpoints
-# against PyTorch), then `ddm bench --device cuda` (SiT-B/2 and SiT-XL/2 beside the PyTorch twin, eager and
+# against PyTorch), NCCL with one rank (tests/gpu/test_nccl.sh), then `ddm bench --device cuda` (SiT-B/2 and SiT-XL/2 beside the PyTorch twin, eager and
 # torch.compile). Logs go to OUTDIR (at most 8 files); the last lines printed are the summary.
 #
 #   bash tests/gpu/run.sh OUTDIR
@@ -35,7 +35,7 @@ if [ -x .gpu/bin/ddm ]; then
     BIN=/tmp/ddm-gpu-bin
     rm -rf $BIN && mkdir -p $BIN/tests/gpu
     # wrappers: only ddm's processes see the bundled libraries (Python keeps its own)
-    for b in .gpu/bin/ddm .gpu/bin/tests/gpu/*; do
+    for b in .gpu/bin/ddm* .gpu/bin/tests/gpu/*; do
         rel=${b#.gpu/bin/}
         printf '#!/bin/sh\nLD_LIBRARY_PATH=%s:%s${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH} exec %s "$@"\n' "$LIBS" "$CUBLAS" "$PWD/$b" > $BIN/$rel
         chmod +x $BIN/$rel
@@ -47,6 +47,9 @@ else
     make -j"$(nproc)" cuda > "$OUT/build.log" 2>&1 || { tail -20 "$OUT/build.log"; echo "run.sh: the CUDA build failed"; exit 1; }
     BIN=build
     DATA=${DATA:-/usr/share/datasets/fashion-mnist}
+    if command -v mpicc > /dev/null && make -j"$(nproc)" cuda MPI=1 >> "$OUT/build.log" 2>&1; then
+        cp build-mpi/ddm build/ddm-mpi
+    fi
 fi
 $BIN/ddm --help > /dev/null 2>&1 || { echo "run.sh: $BIN/ddm does not start:"; $BIN/ddm --help 2>&1 | head -5; exit 1; }
 
@@ -70,6 +73,8 @@ run_step test_cuda_ops 150 "$OUT/test_cuda_ops.log" env SHOW=1 $BIN/tests/gpu/te
 run_step test_cuda_step 90 "$OUT/test_cuda_step.log" env SHOW=1 $BIN/tests/gpu/test_cuda_step
 run_step test_cuda_cli 240 "$OUT/test_cuda_cli.log" env DDM=$BIN/ddm PY=python3 DATA=$DATA \
     bash tests/gpu/test_cuda_cli.sh "$OUT/curves.csv"
+run_step test_nccl 90 "$OUT/test_nccl.log" env DDM=$BIN/ddm DDM_MPI=$BIN/ddm-mpi PY=python3 DATA=$DATA \
+    bash tests/gpu/test_nccl.sh
 
 # ---- the benchmark
 if [ "${SKIP_BENCH:-0}" != 1 ]; then
@@ -80,5 +85,5 @@ fi
 
 echo
 echo "== summary ($(( $(date +%s) - T0 )) s)"
-for k in test_cuda_ops test_cuda_step test_cuda_cli bench; do [ -n "${RES[$k]:-}" ] && echo "  $k: ${RES[$k]}"; done
+for k in test_cuda_ops test_cuda_step test_cuda_cli test_nccl bench; do [ -n "${RES[$k]:-}" ] && echo "  $k: ${RES[$k]}"; done
 grep -A6 '^config' "$OUT/bench.log" 2>/dev/null

@@ -8,6 +8,10 @@
 extern "C" {
 #endif
 
+// Which GPU the backend starts on: `index` modulo the visible devices (default 0). Call before ops_select; the
+// data-parallel start-up (src/dist) passes the process's rank on its machine, so each rank has its own GPU.
+void ops_cuda_set_device_index(int index);
+
 // TF32 tensor cores for the fp32 table's `gemm` and attention products: on by default, off with the
 // environment variable DDM_CUDA_TF32=0 (strict fp32, what the tight GPU tests use). Returns the previous setting.
 int ops_cuda_set_tf32(int on);

@@ -52,6 +52,9 @@ static void raw_free(void *p) {
 
 // ---------------------------------------------------------------- start-up
 
+static int g_device_index = 0;
+extern "C" void ops_cuda_set_device_index(int index) { g_device_index = index < 0 ? 0 : index; }
+
 extern "C" const char *cuda_backend_init(const char *precision) {
     (void)precision;
     if (g_init_done) return g_init_err;
@@ -66,10 +69,12 @@ extern "C" const char *cuda_backend_init(const char *precision) {
         cudaGetLastError();
         return g_init_err = g_init_msg;
     }
-    // device 0 of what CUDA_VISIBLE_DEVICES shows; cudaFree(0) creates the context now, so a broken driver
-    // is reported here rather than at the first op
-    if ((e = cudaSetDevice(0)) != cudaSuccess || (e = cudaFree(0)) != cudaSuccess ||
-        (e = cudaGetDeviceProperties(&g_prop, 0)) != cudaSuccess) {
+    // device g_device_index mod the count of what CUDA_VISIBLE_DEVICES shows (0, or the process's rank on its
+    // machine under mpirun: one GPU per rank); cudaFree(0) creates the context now, so a broken driver is
+    // reported here rather than at the first op
+    int dev = g_device_index % n;
+    if ((e = cudaSetDevice(dev)) != cudaSuccess || (e = cudaFree(0)) != cudaSuccess ||
+        (e = cudaGetDeviceProperties(&g_prop, dev)) != cudaSuccess) {
         snprintf(g_init_msg, sizeof g_init_msg, "--device cuda: the CUDA runtime failed to start: %s",
                  cudaGetErrorString(e));
         cudaGetLastError();
@@ -88,8 +93,8 @@ extern "C" const char *cuda_backend_init(const char *precision) {
     CUBLAS_CHECK(cublasSetWorkspace(g_blas, g_workspace, WORKSPACE_BYTES));
     const char *env = getenv("DDM_CUDA_TF32");
     g_tf32 = !(env && !strcmp(env, "0"));
-    fprintf(stderr, "ddm: cuda: %s, compute capability %d.%d, %d multiprocessors, %.1f GiB\n", g_prop.name,
-            g_prop.major, g_prop.minor, g_prop.multiProcessorCount, g_prop.totalGlobalMem / 1073741824.0);
+    fprintf(stderr, "ddm: cuda: device %d: %s, compute capability %d.%d, %d multiprocessors, %.1f GiB\n", dev,
+            g_prop.name, g_prop.major, g_prop.minor, g_prop.multiProcessorCount, g_prop.totalGlobalMem / 1073741824.0);
     return g_init_err = NULL;
 }
 
