@@ -1,7 +1,6 @@
 # ddm build. `make` builds build/ddm, build/libddm.a and build/libddm.so; `make test` builds and runs
 # every test (C unit tests, PyTorch-twin parity, CLI tests on the cpu and cpu-isolated devices).
 # `make MPI=1` builds with MPI (Open MPI's mpicc; data-parallel `mpirun ddm train`) into build-mpi/;
-# `make PORTABLE=1` builds without -march=native (for another x86-64 machine) into build-portable/;
 # BUILD=dir builds into another directory. `make install PREFIX=... [DESTDIR=...]` installs the build.
 # `make cuda` (= `make CUDA=1`) builds the same with the CUDA backend (--device cuda, src/ops/cuda, nvcc from
 # CUDA_HOME) and the GPU tests (tests/gpu, not part of `make test`: tests/gpu/run.sh runs them), in build/;
@@ -12,28 +11,28 @@ VERSION := 0.1.0
 PREFIX  ?= /usr/local
 LIBDIR  ?= $(PREFIX)/lib
 MPI     ?=
-PORTABLE ?=
 ifeq ($(MPI),1)
 CC      := mpicc
 BUILD   ?= build-mpi
 CFLAGS_EXTRA += -DDDM_MPI
 endif
-ifeq ($(PORTABLE),1)
-BUILD   ?= build-portable
-CFLAGS  ?= -O3 -fno-math-errno
-endif
 BUILD   ?= build
-# -march=native: the element-wise kernels vectorise for this CPU (and FMA contraction is part of its numerics);
-# the GEMMs (OpenBLAS, the bf16 kernel) choose their CPU features at run time either way.
-CFLAGS  ?= -O3 -march=native -fno-math-errno
+# Portable: everything is built for the baseline x86-64 except the CPU kernels (src/ops/cpu/cpu_ops.c), which
+# are built once per level of CPU_ISAS (-march=x86-64-<level>; the levels of DDM_CPU_ISAS in cpu_kernels.h),
+# one chosen at start-up (the highest the CPU has, or $DDM_CPU_ISA); the GEMMs (OpenBLAS, the bf16 kernel) choose
+# their CPU features at run time too. Measured as fast as -march=native here (docs/performance.md, "Portable
+# build"), so the installed build is this one.
+CFLAGS  ?= -O3 -fno-math-errno
+CPU_ISAS := v2 v3 v4
 CFLAGS  += -std=gnu11 -Wall -Wextra -fopenmp -pthread -fPIC -Iinclude -Isrc -I/usr/include/stb -MMD -MP $(CFLAGS_EXTRA)
 LDLIBS  = -lopenblas -llapacke -lcjson -lstb -lpng -ljpeg -lz -lm -fopenmp -pthread
 
-LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/ops/cuda/*' | sort)
+LIB_SRC  := $(shell find src -name '*.c' -not -path 'src/cli/*' -not -path 'src/ops/cuda/*' -not -path src/ops/cpu/cpu_ops.c | sort)
 CLI_SRC  := $(shell find src/cli -name '*.c' | sort)
 TEST_SRC := $(shell find tests -maxdepth 1 -name 'test_*.c' | sort)
 
-LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o)
+ISA_OBJ  := $(CPU_ISAS:%=$(BUILD)/src/ops/cpu/cpu_ops_%.o)
+LIB_OBJ  := $(LIB_SRC:%.c=$(BUILD)/%.o) $(ISA_OBJ)
 CLI_OBJ  := $(CLI_SRC:%.c=$(BUILD)/%.o)
 TESTS    := $(TEST_SRC:tests/%.c=$(BUILD)/tests/%)
 
@@ -84,6 +83,11 @@ $(BUILD)/ddm: $(CLI_OBJ) $(BUILD)/libddm.a
 $(BUILD)/%.o: %.c $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
 	$(CC) $(CFLAGS) -c $< -o $@
+
+# A static pattern: as a plain pattern it would also offer make a way to build cpu_ops_v4.d (through %.d.o).
+$(ISA_OBJ): $(BUILD)/src/ops/cpu/cpu_ops_%.o: src/ops/cpu/cpu_ops.c $(CONFIG_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -march=x86-64-$* -DCPU_ISA=$* -c $< -o $@
 
 $(BUILD)/%.o: %.cu $(CONFIG_STAMP)
 	@mkdir -p $(dir $@)
@@ -140,7 +144,7 @@ bench: $(BUILD)/ddm
 	./$(BUILD)/ddm bench --model all
 
 clean:
-	rm -rf build build-mpi build-portable
+	rm -rf build build-mpi
 
 .PHONY: all cuda install uninstall test tests test-mpi bench clean
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(GPU_TESTS:=.d)

@@ -222,7 +222,7 @@ int cmd_bench(int argc, char **argv) {
     if (!strcmp(o.ops->device, "cuda"))
         return bench_cuda(o.ops, !strcmp(which, "all") ? "sit" : which, batch, o.steps, o.warmup, o.twin, twin_compile, json);
     const char *core = getenv("OPENBLAS_CORETYPE");
-    printf("ddm bench: device %s, %d threads, OPENBLAS_CORETYPE=%s, %s, precision %s\n", o.ops->device, o.threads, core ? core : "(unset)",
+    printf("ddm bench: device %s, %d threads, OPENBLAS_CORETYPE=%s, %s, precision %s\n", ops_device_label(o.ops), o.threads, core ? core : "(unset)",
            openblas_get_config(), gemm ? "fp32 and bf16" : precision);
     if (gemm) {
         int ran = 0;

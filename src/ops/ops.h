@@ -165,6 +165,18 @@ const char *ops_resolve_precision(const char *device, const char *precision);
 const char *ops_device_names(void);
 // The default device of a command when --device is not given: $DDM_DEVICE if set, else "cpu".
 const char *ops_default_device(void);
+// The device of a table as logs name it: the CPU devices with their kernels' level ("cpu, kernels x86-64-v4
+// (AVX-512)"), so that a log says which build of the kernels computed it.
+const char *ops_device_label(const Ops *ops);
 
-extern const Ops ops_cpu;        // the CPU: OpenBLAS GEMMs, OpenMP loops; device memory is host memory
-extern const Ops ops_cpu_bf16;   // the same with every `gemm` and attention product in bf16 (AVX512_BF16)
+// The CPU tables: OpenBLAS GEMMs, OpenMP loops, device memory is host memory; ops_cpu_bf16 with every `gemm` and
+// attention product in bf16 (AVX512_BF16). Their kernels are those of the x86-64 level chosen at start-up, the
+// highest this CPU has or $DDM_CPU_ISA (src/ops/cpu/cpu_dispatch.c); ops_cpu and ops_cpu_bf16 read as the two
+// tables, so that callers need not know there are several. ops_cpu_table stops with one line if there is no
+// usable level (ops_select reports it as an error first).
+const Ops *ops_cpu_table(int bf16);
+#define ops_cpu (*ops_cpu_table(0))
+#define ops_cpu_bf16 (*ops_cpu_table(1))
+// The chosen level as logs name it ("x86-64-v4 (AVX-512)"); and NULL, or why no level can be used (one line).
+const char *ops_cpu_isa(void);
+const char *ops_cpu_isa_error(void);

@@ -35,6 +35,10 @@ const Ops *ops_select(const char *device, const char *precision, const char **er
         return NULL;
     }
     if (!strcmp(device, "cpu") || !strcmp(device, "cpu-isolated")) {
+        if (ops_cpu_isa_error()) {
+            *err = ops_cpu_isa_error();
+            return NULL;
+        }
         if (bf16 && !gemm_bf16_supported()) {
             *err = "--precision bf16: this CPU has no AVX512_BF16 (avx512_bf16 in /proc/cpuinfo), which the bf16 matrix "
                    "multiplies need";
@@ -54,4 +58,11 @@ const Ops *ops_select(const char *device, const char *precision, const char **er
     snprintf(msg, sizeof msg, "--device '%s': unknown device (this build has: %s)", device, ops_device_names());
     *err = msg;
     return NULL;
+}
+
+const char *ops_device_label(const Ops *ops) {
+    static char label[128];
+    if (strcmp(ops->device, "cpu") && strcmp(ops->device, "cpu-isolated")) return ops->device;
+    snprintf(label, sizeof label, "%s, kernels %s", ops->device, ops_cpu_isa());
+    return label;
 }

@@ -383,7 +383,7 @@ static void report_setup(const Run *r, int kind) {
             "%d images; steps %lld -> %d; device %s, precision %s\n", c->model.num_classes ? "class-conditional" : "unconditional",
             c->model.depth, c->model.hidden, c->model.heads, c->model.patch,
             dit_trainable_count(r->model) / 1e6, c->objective, c->disp_variant, (int)r->src->n, (long long)r->step, c->steps,
-            r->ops->device, c->precision);
+            ops_device_label(r->ops), c->precision);
     if (kind == OBJ_DENOISE)
         fprintf(stderr, "ddm train: denoise: noise %s, tokenizer %s, target %s, pca-output %s, loss-weight %s\n",
                 c->noise, c->tokenizer, c->target, c->pca_output, c->loss_weight);

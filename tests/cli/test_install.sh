@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # make install into a temporary prefix, then a small program built against it with pkg-config — shared
 # (libddm.so, found through LD_LIBRARY_PATH) and static (libddm.a) — that uses the public API: Dispersive Loss,
-# a dataset through ddm_data_*, a TensorBoard event file; and the installed tool runs.
+# a dataset through ddm_data_*, a TensorBoard event file; the installed tool runs, with AVX code only where it is
+# chosen at run time (portable).
 cd "$(dirname "$0")/../.." && . tests/cli/lib.sh
 P=$TMP/prefix
 if ! command -v pkg-config > /dev/null; then echo "test_install.sh: SKIPPED: no pkg-config (tools/setup.sh installs it)"; finish; exit; fi
@@ -10,6 +11,18 @@ for f in bin/ddm lib/libddm.a lib/libddm.so lib/libddm.so.0 include/ddm.h lib/pk
     check "installed $f" test -e $P/$f; done
 check "ddm.pc names the prefix" grep -q "^prefix=$P\$" $P/lib/pkgconfig/ddm.pc
 expect_ok "installed ddm runs" $P/bin/ddm data --help
+# Portable: no AVX instruction (VEX/EVEX-encoded, mnemonic v...) outside the kernels built per x86-64 level
+# (cpu_ops_v3.o, cpu_ops_v4.o: chosen at run time) and the bf16 GEMM's AVX512_BF16 functions (gemm_bf16.o, used only
+# where the CPU has it): their functions are read from the installed libddm.a, the instructions from bin/ddm.
+if command -v objdump > /dev/null; then
+    allowed=$(cd $TMP && ar x $P/lib/libddm.a cpu_ops_v3.o cpu_ops_v4.o gemm_bf16.o &&
+              nm --defined-only cpu_ops_v3.o cpu_ops_v4.o gemm_bf16.o | awk 'NF == 3 && $2 ~ /[tT]/ {print $3}' | sort -u)
+    vex=$(objdump -d --no-show-raw-insn $P/bin/ddm |
+          awk '/^[0-9a-f]+ <.*>:$/ {fn = substr($2, 2, length($2) - 3)} $2 ~ /^v[a-z]/ {print fn}' | sort -u)
+    outside=$(comm -23 <(echo "$vex") <(echo "$allowed") | tr '\n' ' ')
+    check "bin/ddm has AVX code in the dispatched kernels" test -n "$vex"
+    check "bin/ddm has no AVX code elsewhere (found in: $outside)" test -z "$outside"
+fi
 mkdir -p $TMP/mnist
 $PY - $TMP/mnist <<'PYEOF'
 import gzip, struct, sys

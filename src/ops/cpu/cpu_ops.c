@@ -1,6 +1,9 @@
 // The CPU backend: OpenBLAS for GEMM, OpenMP loops for everything else; device memory is host memory. The
 // bf16 table swaps in gemm_bf16 for `gemm` and attention's per-head products. Both tables are generated from
-// ops.h's op list: every op `name` is the function cpu_name (kernels.inc for the layers, below for the rest).
+// ops.h's op list: every op `name` is the function CPU_FN(name) (kernels.inc for the layers, below for the rest).
+// This file is compiled once per x86-64 level (CPU_ISA, cpu_kernels.h), each time for that level's instruction
+// set (-march=x86-64-<level>): the element-wise loops vectorise for it, and from v3 on a*b+c contracts to FMA.
+// cpu_dispatch.c chooses the level at start-up; every name here carries the level, so the copies coexist.
 #include <cblas.h>
 #include <math.h>
 #include <omp.h>
@@ -11,6 +14,13 @@
 #include "ops/cpu/cpu_kernels.h"
 #include "ops/cpu/gemm_bf16.h"
 #include "ops/ops_internal.h"
+
+#ifndef CPU_ISA
+#error "compile with -DCPU_ISA=<level> (a level of DDM_CPU_ISAS, cpu_kernels.h), as the Makefile does"
+#endif
+#define CPU_CAT_(a, b, c) a##b##c
+#define CPU_CAT(a, b, c) CPU_CAT_(a, b, c)
+#define CPU_FN(name) CPU_CAT(cpu_, CPU_ISA, _##name)   // cpu_v3_gemm
 
 // GELU's tanh dominated the MLP's element-wise time with libm's scalar tanhf (more than the fc1 GEMM
 // on a 2-core machine); this branch-free form vectorises. exp by 2^k * Taylor(r), |r| <= ln2/2
@@ -30,22 +40,10 @@ static inline float tanh_vec(float u) {
 }
 
 #define REAL float
-#define FN(name) cpu_##name
+#define FN(name) CPU_FN(name)
 #define GEMM_FN cblas_sgemm
 #define TANH_FN tanh_vec
 #define EXP_FN expf
-#include "kernels.inc"
-#undef REAL
-#undef FN
-#undef GEMM_FN
-#undef TANH_FN
-#undef EXP_FN
-
-#define REAL double
-#define FN(name) name##_f64
-#define GEMM_FN cblas_dgemm
-#define TANH_FN tanh
-#define EXP_FN exp
 #include "kernels.inc"
 #undef REAL
 #undef FN
@@ -63,20 +61,20 @@ static void *cpu_alloc(size_t bytes) {
     return p;
 }
 static void cpu_free(void *p) { free(p); }
-void cpu_upload(void *dst, const void *src, size_t bytes) { if (bytes) memcpy(dst, src, bytes); }
-void cpu_download(void *dst, const void *src, size_t bytes) { if (bytes) memcpy(dst, src, bytes); }
-void cpu_synchronize(void) {}
-void cpu_copy(float *dst, const float *src, size_t n) { if (n) memmove(dst, src, n * sizeof(float)); }
-void cpu_zero(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
+void CPU_FN(upload)(void *dst, const void *src, size_t bytes) { if (bytes) memcpy(dst, src, bytes); }
+void CPU_FN(download)(void *dst, const void *src, size_t bytes) { if (bytes) memcpy(dst, src, bytes); }
+void CPU_FN(synchronize)(void) {}
+void CPU_FN(copy)(float *dst, const float *src, size_t n) { if (n) memmove(dst, src, n * sizeof(float)); }
+void CPU_FN(zero)(float *p, size_t n) { memset(p, 0, n * sizeof(float)); }
 
 // ---------------------------------------------------------------- products the losses keep in fp32
 
-void cpu_gemm_fp32(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
+void CPU_FN(gemm_fp32)(int transA, int transB, int M, int N, int K, float alpha, const float *A, int lda, const float *B,
                    int ldb, float beta, float *C, int ldc) {
-    cpu_gemm(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
+    CPU_FN(gemm)(transA, transB, M, N, K, alpha, A, lda, B, ldb, beta, C, ldc);
 }
 
-void cpu_syrk(int N, int K, float alpha, const float *A, int lda, float beta, float *C, int ldc) {
+void CPU_FN(syrk)(int N, int K, float alpha, const float *A, int lda, float beta, float *C, int ldc) {
     cblas_ssyrk(CblasRowMajor, CblasUpper, CblasNoTrans, N, K, alpha, A, lda, beta, C, ldc);
 }
 
@@ -84,7 +82,7 @@ void cpu_syrk(int N, int K, float alpha, const float *A, int lda, float beta, fl
 
 // Computed as DiT does in float32 (frequencies and their products with t rounded to float), so that large DDPM
 // timesteps give the same embedding as PyTorch.
-void cpu_timestep_embed(float *out, const float *t, int B) {
+void CPU_FN(timestep_embed)(float *out, const float *t, int B) {
     enum { FREQ_DIM = 256, HALF = FREQ_DIM / 2 };
     const float neg_log_period = (float)-log(10000.0);
     for (int b = 0; b < B; b++)
@@ -96,30 +94,30 @@ void cpu_timestep_embed(float *out, const float *t, int B) {
         }
 }
 
-void cpu_axpy(float *y, float a, const float *x, size_t n) {
+void CPU_FN(axpy)(float *y, float a, const float *x, size_t n) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) y[i] += a * x[i];
 }
 
-void cpu_scale(float *x, float s, size_t n) {
+void CPU_FN(scale)(float *x, float s, size_t n) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) x[i] *= s;
 }
 
-void cpu_scale_cols(float *x, const float *s, long rows, int cols) {
+void CPU_FN(scale_cols)(float *x, const float *s, long rows, int cols) {
 #pragma omp parallel for schedule(static)
     for (long r = 0; r < rows; r++)
         for (int c = 0; c < cols; c++) x[r * cols + c] *= s[c];
 }
 
-void cpu_copy_rows(float *y, long y_stride, const float *x, long x_stride, int B, long n, int zero_tail) {
+void CPU_FN(copy_rows)(float *y, long y_stride, const float *x, long x_stride, int B, long n, int zero_tail) {
     for (int b = 0; b < B; b++) {
         memmove(y + b * y_stride, x + b * x_stride, (size_t)n * sizeof(float));
         if (zero_tail) memset(y + b * y_stride + n, 0, (size_t)(y_stride - n) * sizeof(float));
     }
 }
 
-void cpu_affine_rows(float *y1, float *y2, const float *x, const float *e, const double *coef, int B, long n,
+void CPU_FN(affine_rows)(float *y1, float *y2, const float *x, const float *e, const double *coef, int B, long n,
                      long x_stride, long e_stride) {
     for (int b = 0; b < B; b++) {
         const double *c = coef + 4 * b;
@@ -133,12 +131,12 @@ void cpu_affine_rows(float *y1, float *y2, const float *x, const float *e, const
     }
 }
 
-void cpu_sub_rows(float *y, const float *a, const float *c, int B, long n, long a_stride, long c_stride) {
+void CPU_FN(sub_rows)(float *y, const float *a, const float *c, int B, long n, long a_stride, long c_stride) {
     for (int b = 0; b < B; b++)
         for (long i = 0; i < n; i++) y[b * n + i] = a[b * a_stride + i] - c[b * c_stride + i];
 }
 
-void cpu_sq_err_rows(double *loss, float *grad, const float *out, const float *target, double g, int B, long n,
+void CPU_FN(sq_err_rows)(double *loss, float *grad, const float *out, const float *target, double g, int B, long n,
                      long out_stride) {
     for (int b = 0; b < B; b++) {
         const float *o = out + b * out_stride, *tg = target + b * n;
@@ -154,7 +152,7 @@ void cpu_sq_err_rows(double *loss, float *grad, const float *out, const float *t
     }
 }
 
-void cpu_weighted_sq_rows(double *loss, float *r, const double *w, const double *g, int B, long rows, int dim) {
+void CPU_FN(weighted_sq_rows)(double *loss, float *r, const double *w, const double *g, int B, long rows, int dim) {
     for (int b = 0; b < B; b++) {
         float *rb = r + (size_t)b * rows * dim;
         double s = 0;
@@ -188,7 +186,7 @@ static double cpu_sumsq(const float *x, size_t n) {
 
 // ---------------------------------------------------------------- optimiser
 
-void cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps,
+void CPU_FN(adamw)(float *p, const float *g, float *m, float *v, size_t n, float lr, float beta1, float beta2, float eps,
                float wd, float bc1, float bc2) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) {
@@ -201,34 +199,32 @@ void cpu_adamw(float *p, const float *g, float *m, float *v, size_t n, float lr,
     }
 }
 
-void cpu_ema(float *e, const float *p, size_t n, float decay) {
+void CPU_FN(ema)(float *e, const float *p, size_t n, float decay) {
 #pragma omp parallel for schedule(static)
     for (size_t i = 0; i < n; i++) e[i] = decay * e[i] + (1 - decay) * p[i];
 }
 
 // ---------------------------------------------------------------- the tables
 
-size_t cpu_attention_saved(int B, int T, int C, int NH) { (void)C; return (size_t)B * NH * T * (T + 1); }
-
 static void attention_fwd_bf16(float *out, float *saved, const float *qkv, int B, int T, int C, int NH) {
-    cpu_attention_fwd_with(gemm_bf16, out, saved, qkv, B, T, C, NH);
+    CPU_FN(attention_fwd_with)(gemm_bf16, out, saved, qkv, B, T, C, NH);
 }
 static void attention_bwd_bf16(float *dqkv, const float *dout, const float *qkv, const float *out,
                                const float *saved, int B, int T, int C, int NH) {
     (void)out;
-    cpu_attention_bwd_with(gemm_bf16, dqkv, dout, qkv, saved, B, T, C, NH);
+    CPU_FN(attention_bwd_with)(gemm_bf16, dqkv, dout, qkv, saved, B, T, C, NH);
 }
 
-#define CPU_OP_ENTRY(name, params, args) .name = cpu_##name,
+#define CPU_OP_ENTRY(name, params, args) .name = CPU_FN(name),
 #define CPU_TABLE_COMMON                                                                                    \
     .device = "cpu", .alloc = cpu_alloc, .free = cpu_free, .sumsq = cpu_sumsq,                              \
     .attention_saved_floats = cpu_attention_saved, DDM_OPS(CPU_OP_ENTRY, DDM_OP_NO_D)
 
-const Ops ops_cpu = {.name = "cpu", .precision = "fp32", CPU_TABLE_COMMON};
+const Ops CPU_CAT(ops_cpu_, CPU_ISA, ) = {.name = "cpu", .precision = "fp32", CPU_TABLE_COMMON};
 
 // The bf16 table is the fp32 one with its matrix multiplies replaced (designated initialisers: the later wins).
 #pragma GCC diagnostic push
 #pragma GCC diagnostic ignored "-Woverride-init"
-const Ops ops_cpu_bf16 = {.name = "cpu-bf16", .precision = "bf16", CPU_TABLE_COMMON .gemm = gemm_bf16,
+const Ops CPU_CAT(ops_cpu_bf16_, CPU_ISA, ) = {.name = "cpu-bf16", .precision = "bf16", CPU_TABLE_COMMON .gemm = gemm_bf16,
                           .attention_fwd = attention_fwd_bf16, .attention_bwd = attention_bwd_bf16};
 #pragma GCC diagnostic pop
