@@ -1,7 +1,8 @@
 // One-off measurement behind the CPU attention's design (docs/performance.md): the flash-shaped contract lets
 // the CPU backend keep only the row log-sum-exp and recompute the probabilities in backward; this times that
 // against the earlier kernel, which kept the [B, NH, T, T] probabilities, on the same shapes, by the thread's CPU
-// time (one thread: the figure does not count time lost to other processes on a shared machine).
+// time (one thread: the figure does not count time lost to other processes on a shared machine). It calls the
+// recompute kernel of the library at commit 757702f (the library now keeps the probabilities): build it there.
 //   make tools/bench/attention_keep_vs_recompute && ./tools/bench/attention_keep_vs_recompute
 // (built like a test: cc -O3 -march=native -fopenmp -Isrc ... build/libddm.a -lopenblas ...)
 #include <cblas.h>
