@@ -1,6 +1,7 @@
 // PNG (libpng) and JPEG (libjpeg) decoding and ADM's centre crop (PIL's resampling), without exiting:
 // errors come back as one line naming the file (image.h).
 #include "data/image.h"
+#include "io/png.h"
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -206,6 +207,8 @@ static int png_decode(const char *path, const unsigned char *buf, size_t len, un
                       int *comp, char *err, size_t cap) {
     int pw, ph, pc;
     if (png_probe(path, buf, len, &pw, &ph, &pc, err, cap) != 0) return -1;
+    char why[300];
+    if (png_check_declared_size(buf, len, why, sizeof why) != 0) return fail(err, cap, path, "corrupt PNG: %s", why);
     PngIo io;
     memset(&io, 0, sizeof io);
     io.p = buf;
