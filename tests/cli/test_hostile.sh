@@ -44,6 +44,21 @@ expect_fail "long value read whole" "value longer than 511 characters" $DDM trai
 # test_eval_input.sh)
 expect_fail "PNG bomb (ImageFolder)" "cannot hold them" $DDM data --data $TMP/if --data-format imagefolder --check
 
+# 16-bit PNGs are accepted, reduced to 8 bits by keeping the high byte (docs/data.md): the same samples as the 8-bit
+# PNGs of those high bytes
+$PY - "$TMP" <<'PYEOF'
+import os, sys, numpy as np
+from PIL import Image
+t = sys.argv[1]
+v = np.random.default_rng(1).integers(0, 65535, size=(5, 6), dtype=np.uint16)
+for d, im in (("p16/a", Image.fromarray(v, "I;16")), ("p8/a", Image.fromarray((v >> 8).astype(np.uint8)))):
+    os.makedirs(t + "/" + d, exist_ok=True)
+    im.save(t + "/" + d + "/x.png")
+PYEOF
+expect_ok "16-bit PNG folder" $DDM data --data $TMP/p16 --data-format imagefolder --npy $TMP/p16.npy --n 1
+expect_ok "8-bit PNG folder" $DDM data --data $TMP/p8 --data-format imagefolder --npy $TMP/p8.npy --n 1
+check "16-bit PNG = its high bytes" cmp -s $TMP/p16.npy $TMP/p8.npy
+
 # temp files of killed checkpoint writes: a dead writer's removed at the next run's start, a live one's kept
 sleep 0 & dead=$!; wait $dead
 mkdir -p $TMP/run
