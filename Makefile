@@ -1,6 +1,8 @@
 # ddm build. `make` builds build/ddm, build/libddm.a and build/libddm.so; `make test` builds and runs
 # every test (C unit tests, PyTorch-twin parity, CLI tests on the cpu and cpu-isolated devices).
 # `make MPI=1` builds with MPI (Open MPI's mpicc; data-parallel `mpirun ddm train`) into build-mpi/;
+# `make SANITIZE=1` builds with ASan + UBSan into build-asan/ (tests/sanitize/run.sh); `make fuzz` the libFuzzer
+# harnesses into build-fuzz/ (tests/fuzz/run.sh).
 # BUILD=dir builds into another directory. `make install PREFIX=... [DESTDIR=...]` installs the build.
 # `make cuda` (= `make CUDA=1`) builds the same with the CUDA backend (--device cuda, src/ops/cuda, nvcc from
 # CUDA_HOME) and the GPU tests (tests/gpu, not part of `make test`: tests/gpu/run.sh runs them), in build/;
@@ -15,6 +17,13 @@ ifeq ($(MPI),1)
 CC      := mpicc
 BUILD   ?= build-mpi
 CFLAGS_EXTRA += -DDDM_MPI
+endif
+# `make SANITIZE=1`: AddressSanitizer + UndefinedBehaviorSanitizer (float-cast-overflow included; the first report
+# aborts) into build-asan/, for tests/sanitize/run.sh.
+SANITIZE ?=
+ifeq ($(SANITIZE),1)
+BUILD   ?= build-asan
+CFLAGS  ?= -O1 -g -fno-omit-frame-pointer -fsanitize=address,undefined,float-cast-overflow -fno-sanitize-recover=all
 endif
 BUILD   ?= build
 # Portable: everything is built for the baseline x86-64 except the CPU kernels (src/ops/cpu/cpu_ops.c), which
@@ -129,7 +138,15 @@ $(BUILD)/ref/inception/.stamp: tools/inception_convert.py tools/st.py
 	$(PYTHON) tools/inception_convert.py --random 0 --flavour both --out $(BUILD)/ref/inception
 	@if [ ! -f $(BUILD)/ref/inception/SKIP ]; then touch $@; fi
 
-tests: $(TESTS) $(BUILD)/ddm $(BUILD)/ref/.stamp $(BUILD)/ref/inception/.stamp
+# The fuzz harnesses (tests/fuzz/fuzz_*.c), built here with gcc and replay.c instead of libFuzzer: the
+# regression inputs of tests/fuzz/regress/ run through them in `make test` (tests/cli/test_fuzz_regress.sh).
+FUZZ_SRC    := $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_REPLAY := $(FUZZ_SRC:tests/fuzz/fuzz_%.c=$(BUILD)/tests/fuzz/replay_%)
+$(BUILD)/tests/fuzz/replay_%: tests/fuzz/fuzz_%.c tests/fuzz/replay.c tests/fuzz/fuzz.h $(BUILD)/libddm.a $(CONFIG_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -Itests/fuzz -o $@ $< tests/fuzz/replay.c $(BUILD)/libddm.a $(LDLIBS)
+
+tests: $(TESTS) $(FUZZ_REPLAY) $(BUILD)/ddm $(BUILD)/ref/.stamp $(BUILD)/ref/inception/.stamp
 
 test: tests
 	bash tools/run_tests.sh
@@ -139,12 +156,21 @@ test-mpi:
 	$(MAKE) MPI=1 build-mpi/ddm
 	bash tests/mpi/test_mpi.sh build-mpi/ddm
 
+# `make fuzz`: the libFuzzer harnesses (clang, with ASan + UBSan) in build-fuzz/fuzz/; tests/fuzz/run.sh runs them.
+FUZZ_CFLAGS := -O1 -g -fno-omit-frame-pointer -fsanitize=fuzzer-no-link,address,undefined -fno-sanitize-recover=undefined
+fuzz:
+	CFLAGS="$(FUZZ_CFLAGS)" $(MAKE) CC=clang BUILD=build-fuzz fuzz-harnesses
+fuzz-harnesses: $(FUZZ_SRC:tests/fuzz/%.c=$(BUILD)/fuzz/%)
+$(BUILD)/fuzz/fuzz_%: tests/fuzz/fuzz_%.c tests/fuzz/fuzz.h $(BUILD)/libddm.a $(CONFIG_STAMP)
+	@mkdir -p $(dir $@)
+	$(CC) $(CFLAGS) -fsanitize=fuzzer -Itests/fuzz -o $@ $< $(BUILD)/libddm.a $(LDLIBS)
+
 # Speed figures (see docs/performance.md); not part of the tests.
 bench: $(BUILD)/ddm
 	./$(BUILD)/ddm bench --model all
 
 clean:
-	rm -rf build build-mpi
+	rm -rf build build-mpi build-fuzz build-asan
 
-.PHONY: all cuda install uninstall test tests test-mpi bench clean
+.PHONY: all cuda install uninstall test tests test-mpi bench clean fuzz fuzz-harnesses
 -include $(LIB_OBJ:.o=.d) $(CLI_OBJ:.o=.d) $(GPU_TESTS:=.d)

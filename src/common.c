@@ -1,4 +1,5 @@
 #include "common.h"
+#include <dirent.h>
 #include <errno.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -27,8 +28,24 @@ static void (*g_before_exit)(void);
 static volatile int g_dying;   // in ddm_fatal: a signal now (another rank's abort) ends the process quietly
 void ddm_error_context(const char *prefix) { g_context = prefix; }
 void ddm_fatal_hooks(const char *tag, void (*before_exit)(void)) { g_tag = tag; g_before_exit = before_exit; }
+static void (*g_trap)(int);
+static int g_trap_quiet;
+void ddm_fatal_trap(void (*trap)(int is_bug), int quiet) { g_trap = trap; g_trap_quiet = quiet; }
 
 void ddm_fatal(const char *fmt, ...) {
+    if (g_trap) {
+        if (!g_trap_quiet) {
+            va_list ap;
+            va_start(ap, fmt);
+            fprintf(stderr, "ddm: error: %s", g_context ? g_context : "");
+            vfprintf(stderr, fmt, ap);
+            fprintf(stderr, "\n");
+            va_end(ap);
+        }
+        temps_unlink_all();
+        g_context = NULL;
+        g_trap(0);
+    }
     g_dying = 1;
     fflush(stdout);
     // Among several ranks, every one of them may hit the same error (a bad flag): rank 0's line is enough, so the
@@ -53,6 +70,7 @@ void ddm_bug(const char *file, int line, const char *fmt, ...) {
     vfprintf(stderr, fmt, ap);
     fprintf(stderr, "\n");
     va_end(ap);
+    if (g_trap) g_trap(1);   // the harness reports it as a finding (abort)
     temps_unlink_all();
     exit(2);
 }
@@ -118,6 +136,28 @@ void atomic_abort(AtomicFile *af) {
     temps_remove(af->tmp_path);
     free(af->tmp_path);
     free(af->path);
+}
+
+int atomic_remove_stale(const char *dir) {
+    DIR *d = opendir(dir);
+    if (!d) return 0;
+    int removed = 0;
+    struct dirent *e;
+    while ((e = readdir(d))) {
+        const char *t = strstr(e->d_name, ".tmp.");
+        if (!t || t == e->d_name) continue;
+        char *end;
+        long pid = strtol(t + 5, &end, 10);
+        if (*end || end == t + 5 || pid <= 0 || pid > INT32_MAX) continue;
+        if (pid == (long)getpid() || kill((pid_t)pid, 0) == 0 || errno != ESRCH) continue;
+        size_t n = strlen(dir) + strlen(e->d_name) + 2;
+        char *p = xmalloc(n);
+        snprintf(p, n, "%s/%s", dir, e->d_name);
+        if (unlink(p) == 0) removed++;
+        free(p);
+    }
+    closedir(d);
+    return removed;
 }
 
 static const char *g_what = "";

@@ -14,6 +14,9 @@ void ddm_error_context(const char *prefix);
 // For a process among several (src/dist): `tag` starts every error line (e.g. "[rank 1 of 2] ") and `before_exit`
 // runs instead of a plain exit (e.g. MPI_Abort, which ends every rank).
 void ddm_fatal_hooks(const char *tag, void (*before_exit)(void));
+// For the fuzz harnesses (tests/fuzz): while set, ddm_fatal and DDM_BUG call trap(is_bug) instead of exiting (the
+// trap longjmps back into the harness: a clean error is not a crash) and print nothing if quiet. NULL: exit again.
+void ddm_fatal_trap(void (*trap)(int is_bug), int quiet);
 // A programming error (should never happen): also prints the source file and line.
 #define DDM_BUG(...) ddm_bug(__FILE__, __LINE__, __VA_ARGS__)
 void ddm_bug(const char *file, int line, const char *fmt, ...) __attribute__((format(printf, 3, 4), noreturn));
@@ -32,6 +35,10 @@ typedef struct { FILE *f; char *path; char *tmp_path; } AtomicFile;
 AtomicFile atomic_open(const char *path);
 void atomic_commit(AtomicFile *af);
 void atomic_abort(AtomicFile *af);
+// Removes the temp files "<name>.tmp.<pid>" in dir that a killed writer left (SIGKILL, power loss: nothing ran to
+// delete them), those whose pid is no live process on this machine; returns how many. A live pid's file may be
+// another writer's work in progress, so it stays.
+int atomic_remove_stale(const char *dir);
 
 // SIGINT and SIGTERM from the start of a command: the registered temp files are removed and the process exits
 // with status 130 after one line "ddm <what>: interrupted". ddm_on_interrupt(flag) switches to a graceful mode

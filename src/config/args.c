@@ -5,6 +5,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <sys/types.h>
 #include "common.h"
 
 static ArgSpec *find(ArgParser *p, const char *name) {
@@ -75,25 +77,35 @@ static char *trim(char *s) {
     return s;
 }
 
+// Lines of any length (getline): a fixed buffer would split a long line and make its tail a line of its own (the
+// end of a long comment read as a setting). A directory, or a file that cannot be read to its end, is an error,
+// not an empty configuration.
 static void read_config(ArgParser *p, const char *path) {
+    struct stat st;
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) ddm_fatal("--config %s: is a directory, expected a file of 'name = value' lines", path);
     FILE *f = xfopen(path, "r");
-    char line[1024], where[600];
+    char *line = NULL, where[600];
+    size_t cap = 0;
+    ssize_t len;
     int lineno = 0;
-    while (fgets(line, sizeof line, f)) {
+    while ((len = getline(&line, &cap, f)) >= 0) {
         lineno++;
+        snprintf(where, sizeof where, "%s:%d:", path, lineno);
+        if ((size_t)len != strlen(line)) ddm_fatal("%s a NUL byte: expected a text file of 'name = value' lines", where);
         char *hash = strchr(line, '#');
         if (hash) *hash = 0;
         char *s = trim(line);
         if (!*s) continue;
         char *eq = strchr(s, '=');
-        snprintf(where, sizeof where, "%s:%d:", path, lineno);
-        if (!eq) ddm_fatal("%s expected 'name = value', got '%s'", where, s);
+        if (!eq) ddm_fatal("%s expected 'name = value', got '%.200s'", where, s);
         *eq = 0;
         char *name = trim(s), *value = trim(eq + 1);
         ArgSpec *spec = find(p, name);
-        if (!spec || !strcmp(name, "config")) ddm_fatal("%s unknown setting '%s' for 'ddm %s'", where, name, p->command);
+        if (!spec || !strcmp(name, "config")) ddm_fatal("%s unknown setting '%.200s' for 'ddm %s'", where, name, p->command);
         args_set(spec, value, where);
     }
+    if (ferror(f)) ddm_fatal("--config %s: read error after line %d", path, lineno);
+    free(line);
     fclose(f);
 }
 

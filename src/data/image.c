@@ -1,6 +1,7 @@
 // PNG (libpng) and JPEG (libjpeg) decoding and ADM's centre crop (PIL's resampling), without exiting:
 // errors come back as one line naming the file (image.h).
 #include "data/image.h"
+#include "io/png.h"
 #include <errno.h>
 #include <math.h>
 #include <setjmp.h>
@@ -206,6 +207,8 @@ static int png_decode(const char *path, const unsigned char *buf, size_t len, un
                       int *comp, char *err, size_t cap) {
     int pw, ph, pc;
     if (png_probe(path, buf, len, &pw, &ph, &pc, err, cap) != 0) return -1;
+    char why[300];
+    if (png_check_declared_size(buf, len, why, sizeof why) != 0) return fail(err, cap, path, "corrupt PNG: %s", why);
     PngIo io;
     memset(&io, 0, sizeof io);
     io.p = buf;
@@ -227,7 +230,8 @@ static int png_decode(const char *path, const unsigned char *buf, size_t len, un
     png_set_read_fn(png, &io, png_from_memory);
     png_read_info(png, info);
     int bit_depth = png_get_bit_depth(png, info), color_type = png_get_color_type(png, info);
-    // PIL's convert("RGB") / ("L"): palettes expanded, 16 bits to 8, alpha (and tRNS) dropped, no gamma.
+    // PIL's convert("RGB") / ("L"): palettes expanded, 16 bits to 8 (the high byte, as stb_image in io/png.c: docs/data.md
+    // says 16-bit PNGs are accepted this way), alpha (and tRNS) dropped, no gamma.
     if (color_type == PNG_COLOR_TYPE_PALETTE) png_set_palette_to_rgb(png);
     if (color_type == PNG_COLOR_TYPE_GRAY && bit_depth < 8) png_set_expand_gray_1_2_4_to_8(png);
     if (bit_depth == 16) png_set_strip_16(png);

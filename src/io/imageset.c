@@ -1,5 +1,6 @@
 #include "io/imageset.h"
 #include <dirent.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -26,6 +27,7 @@ static const char *shape_str(const NpyArray *a, char *buf, size_t cap) {
 }
 
 static int to_int(int64_t v, const char *what) {
+    if (v == 0) ddm_fatal("%s: an empty image set (a dimension of 0): expected at least one image", what);
     if (v < 1 || v > (1 << 30)) ddm_fatal("%s: an image set cannot have a dimension of %lld", what, (long long)v);
     return (int)v;
 }
@@ -117,7 +119,22 @@ static ImageSet load_npz_member(const char *spec) {
     return s;
 }
 
-ImageSet imageset_load(const char *path) {
+// NaN or Inf pixels would go through the feature network into finite-looking statistics (max-pooling and ReLU drop
+// NaNs): a score computed from them means nothing, so such a set is refused, naming the first bad value.
+static ImageSet check_finite(ImageSet s, const char *path) {
+    size_t per = (size_t)s.c * s.h * s.w;
+    for (size_t i = 0; i < (size_t)s.n * per; i++)
+        if (!isfinite(s.images[i]))
+            ddm_fatal("%s: image %zu holds %g at value %zu: expected finite pixel values in [-1, 1]", path, i / per,
+                      s.images[i], i % per);
+    return s;
+}
+
+static ImageSet load_any(const char *path);
+
+ImageSet imageset_load(const char *path) { return check_finite(load_any(path), path); }
+
+static ImageSet load_any(const char *path) {
     struct stat st;
     int exists = stat(path, &st) == 0;
     if (!exists && is_npz_member(path)) return load_npz_member(path);

@@ -134,6 +134,31 @@ static void check_chunks(const unsigned char *b, size_t size, const char *path) 
     }
 }
 
+int png_check_declared_size(const unsigned char *b, size_t size, char *err, size_t cap) {
+    if (size < 33 || memcmp(b + 12, "IHDR", 4) != 0) { snprintf(err, cap, "no IHDR chunk"); return -1; }
+    uint64_t W = be32(b + 16), H = be32(b + 20), depth = b[24], type = b[25];
+    int channels = type == 0 ? 1 : type == 2 ? 3 : type == 3 ? 1 : type == 4 ? 2 : type == 6 ? 4 : 0;
+    if (!channels || !depth) { snprintf(err, cap, "IHDR colour type %d, bit depth %d is not valid PNG", (int)type, (int)depth); return -1; }
+    if (W == 0 || H == 0 || W * H > ((uint64_t)1 << 28) /* data/image.h IMAGE_MAX_PIXELS */) {
+        snprintf(err, cap, "IHDR declares %llux%llu pixels (ddm decodes 1 to 2^28)", (unsigned long long)W, (unsigned long long)H);
+        return -1;
+    }
+    uint64_t idat = 0;
+    for (size_t p = 8; p + 12 <= size;) {
+        uint32_t len = be32(b + p);
+        if (len > size - p - 12) break;
+        if (!memcmp(b + p + 4, "IDAT", 4)) idat += len;
+        p += 12 + (size_t)len;
+    }
+    uint64_t raw = H * ((W * (uint64_t)channels * depth + 7) / 8);   // without the filter bytes: a lower bound
+    if (raw > 1040 * idat + 4096) {
+        snprintf(err, cap, "IHDR declares %llux%llu pixels (%llu bytes) but the %llu bytes of IDAT data cannot hold them",
+                 (unsigned long long)W, (unsigned long long)H, (unsigned long long)raw, (unsigned long long)idat);
+        return -1;
+    }
+    return 0;
+}
+
 unsigned char *png_read(const char *path, int *w, int *h, int *comp) {
     FILE *f = xfopen(path, "rb");
     unsigned char *b = NULL;
@@ -145,6 +170,8 @@ unsigned char *png_read(const char *path, int *w, int *h, int *comp) {
     if (ferror(f)) ddm_fatal("%s: read error", path);
     fclose(f);
     check_chunks(b, size, path);
+    char err[300];
+    if (png_check_declared_size(b, size, err, sizeof err)) ddm_fatal("%s: not a readable PNG: %s", path, err);
     if (size > INT32_MAX) ddm_fatal("%s: PNG file too large", path);
     unsigned char *px = stbi_load_from_memory(b, (int)size, w, h, comp, 0);
     free(b);

@@ -158,6 +158,22 @@ static void check_no_overlap(const StFile *f, Span *spans) {
                       (unsigned long long)spans[i].begin, (unsigned long long)spans[i].end);
 }
 
+static const StFile *g_sorting;   // qsort has no context argument; st_load is not called concurrently
+static int name_cmp(const void *a, const void *b) {
+    return strcmp(g_sorting->tensors[*(const int *)a].name, g_sorting->tensors[*(const int *)b].name);
+}
+
+// Sorts the names once (n log n) and rejects duplicates, which the sort makes neighbours.
+static void index_names(StFile *f) {
+    f->by_name = xmalloc((size_t)(f->n ? f->n : 1) * sizeof(int));
+    for (int i = 0; i < f->n; i++) f->by_name[i] = i;
+    g_sorting = f;
+    qsort(f->by_name, (size_t)f->n, sizeof(int), name_cmp);
+    for (int i = 1; i < f->n; i++)
+        if (!strcmp(f->tensors[f->by_name[i]].name, f->tensors[f->by_name[i - 1]].name))
+            ddm_fatal("%s: tensor '%s' appears twice in the header", f->path, f->tensors[f->by_name[i]].name);
+}
+
 static void parse_header(StFile *f, const char *json, size_t len) {
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
@@ -180,7 +196,6 @@ static void parse_header(StFile *f, const char *json, size_t len) {
             parse_metadata(f, e);
             continue;
         }
-        if (st_find(f, e->string)) ddm_fatal("%s: tensor '%s' appears twice in the header", f->path, e->string);
         StTensor *t = &f->tensors[f->n];
         t->name = xstrdup(e->string);
         parse_tensor(t, e, f->size, f->path, &spans[f->n].begin, &spans[f->n].end);
@@ -188,6 +203,7 @@ static void parse_header(StFile *f, const char *json, size_t len) {
         spans[f->n].idx = f->n;
         f->n++;
     }
+    index_names(f);
     check_no_overlap(f, spans);
     free(spans);
     cJSON_Delete(root);
@@ -248,8 +264,13 @@ StFile *st_load(const char *path) {
 }
 
 const StTensor *st_find(const StFile *f, const char *name) {
-    for (int i = 0; i < f->n; i++)
-        if (strcmp(f->tensors[i].name, name) == 0) return &f->tensors[i];
+    int lo = 0, hi = f->n;
+    while (lo < hi) {
+        int mid = lo + (hi - lo) / 2, c = strcmp(f->tensors[f->by_name[mid]].name, name);
+        if (!c) return &f->tensors[f->by_name[mid]];
+        if (c < 0) lo = mid + 1;
+        else hi = mid;
+    }
     return NULL;
 }
 
@@ -280,6 +301,7 @@ void st_free(StFile *f) {
     for (int i = 0; i < f->n; i++) free(f->tensors[i].name);
     for (int i = 0; i < f->n_meta; i++) { free(f->meta_keys[i]); free(f->meta_values[i]); }
     free(f->tensors);
+    free(f->by_name);
     free(f->meta_keys);
     free(f->meta_values);
     free(f->buf);

@@ -22,6 +22,8 @@ typedef struct {
     size_t size; // tensors unaligned for their dtype); its length in bytes
     int n;
     StTensor *tensors; // in header order
+    int *by_name;      // tensor indices sorted by name: st_find is a binary search (a crafted header with many
+                       // tensors must not make lookups, or the duplicate check, quadratic)
     int n_meta;
     char **meta_keys;
     char **meta_values;

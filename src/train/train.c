@@ -405,6 +405,11 @@ int train_run(TrainConfig *c) {
     r.local_batch = c->batch / r.ranks;
     if (r.lead && make_dirs(c->out_dir) != 0)
         ddm_fatal("--out '%s': cannot create the directory: %s", c->out_dir, strerror(errno));
+    // Checkpoint writes killed in an earlier run (SIGKILL mid-write) left their temp files: rank 0 alone writes here,
+    // so only it cleans up.
+    int stale = r.lead ? atomic_remove_stale(c->out_dir) : 0;
+    if (stale) fprintf(stderr, "ddm train: removed %d temp file%s left in %s by an earlier run that was killed\n", stale,
+                       stale == 1 ? "" : "s", c->out_dir);
     snprintf(r.ckpt_path, sizeof r.ckpt_path, "%s/ckpt.safetensors", c->out_dir);
     snprintf(r.log_path, sizeof r.log_path, "%s/log.jsonl", c->out_dir);
     train_objective_setup(c, &r.obj);

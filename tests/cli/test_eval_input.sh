@@ -25,6 +25,14 @@ b = open(t + '/stored.npz', 'rb').read()
 open(t + '/trunc.npz', 'wb').write(b[:len(b) // 2])
 bad = bytearray(b); bad[0:4] = b'PK\x00\x00'; open(t + '/sig.npz', 'wb').write(bad)
 bad = bytearray(b); bad[len(b) // 2] ^= 0xff; open(t + '/crc.npz', 'wb').write(bad)
+np.save(t + '/nan.npy', np.full((200, 1, 28, 28), np.nan, np.float32))
+np.save(t + '/empty.npy', np.zeros((0, 1, 28, 28), np.float32))
+import os, struct, zlib
+def chunk(kind, data):
+    return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data))
+os.makedirs(t + '/bomb', exist_ok=True)   # a header of 16000 x 16000 pixels over 1 KB of image data
+open(t + '/bomb/a.png', 'wb').write(b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", struct.pack(">IIBBBBB", 16000, 16000, 8, 2, 0, 0, 0))
+    + chunk(b"IDAT", zlib.compress(b"\0" * 1000)) + chunk(b"IEND", b""))
 c = open(t + '/f64.npz', 'rb').read()
 bad = bytearray(c); bad[len(c) // 2] ^= 0xff; open(t + '/deflate.npz', 'wb').write(bad)
 PYEOF
@@ -45,6 +53,9 @@ expect_fail "corrupt deflate data" "deflate.npz:arr_0.npy: corrupt" $EV --sample
 expect_fail "missing member" "no array 'images' (it holds: arr_0)" $EV --samples $TMP/stored.npz:images
 expect_fail "default member is not images" "compressed.npz:labels.npy" $EV --samples $TMP/compressed.npz
 expect_fail "labels as images" "expected an array of images" $EV --samples $TMP/u8.npz:arr_1
+expect_fail "all-NaN images: no score" "nan.npy: image 0 holds nan" $EV --samples $TMP/nan.npy
+expect_fail "no images" "empty.npy: an empty image set" $EV --samples $TMP/empty.npy
+expect_fail "PNG header larger than its data" "cannot hold them" $EV --samples $TMP/bomb
 expect_fail "missing npz" "nowhere.npz" $EV --samples $TMP/nowhere.npz:arr_0
 expect_fail "channel count" "images of 3x28x28 (CxHxW), but the reference data" $EV --samples $TMP/rgb.npz
 expect_fail "image size" "images of 1x27x27 (CxHxW), but the reference data" $EV --samples $TMP/small.npz
