@@ -391,6 +391,14 @@ static void report_setup(const Run *r, int kind) {
     if (r->pca)
         fprintf(stderr, "ddm train: %s: PCA tokenizer patch %d, D = %d, d = %d (%s); encoder = blocks 0..%d\n",
                 kind == OBJ_LDAE ? "l-DAE" : "denoise", r->pca->patch, r->pca->D, r->pca->d, r->pca->whitened ? "whitened" : "not whitened", c->encoder_depth - 1);
+    // The EMA starts at the initial (random) weights, as in SiT's reference code (no warm-up), and keeps
+    // decay^steps of them: in a short run that share shows in the EMA samples as noise (docs/demo.md measured
+    // FD-CNN 20.9 with --ema 0.999 over 2400 steps, 9% of the initial weights left, against 4.7 for the raw weights).
+    double init_share = pow(c->ema_decay, (double)c->steps);
+    if (init_share > 0.01)
+        fprintf(stderr, "ddm train: note: --ema %g over %d steps leaves %.1f%% of the initial random weights in the EMA "
+                "weights that sample and eval use; --ema %.4g or lower leaves under 1%% (or sample with --raw)\n",
+                c->ema_decay, c->steps, 100 * init_share, pow(0.01, 1.0 / c->steps));
     if (r->ranks > 1)
         fprintf(stderr, "ddm train: data parallel (%s): global batch %d, %d per rank; Dispersive Loss on %s\n",
                 dist_describe(), c->batch, r->local_batch,

@@ -11,7 +11,7 @@
 #include "../test.h"
 
 static const Ops *G, *G16;   // cuda fp32, cuda bf16
-static const Ops *C = &ops_cpu;
+static const Ops *C;   // the CPU table of this machine's x86-64 level (set in main: chosen at start-up)
 static Rng g_rng;
 static const double U24 = 1.0 / (1 << 24), U8 = 1.0 / (1 << 8), U_TF32 = 1.0 / (1 << 10);
 
@@ -522,6 +522,7 @@ static void test_optimiser(void) {
 }
 
 int main(void) {
+    C = &ops_cpu;
     const char *err, *dev = getenv("DDM_TEST_DEVICE");
     // DDM_TEST_DEVICE=cpu runs every check with the CPU tables in the GPU's place (the bf16 one where the CPU has
     // AVX512_BF16): a self-test of this file's references and bounds on a machine without a GPU
