@@ -1,5 +1,5 @@
 #!/bin/bash
-# The Dispersive Loss study of docs/dispersive.md: the demo SiT (configs/demo.conf: 6 blocks x 192,
+# The Dispersive Loss study of docs/dispersive.md: the short-study SiT (configs/study_short.conf: 6 blocks x 192,
 # patch 4, batch 32) trained without and with each Dispersive Loss variant at the paper's defaults
 # (lambda 0.5, tau 0.5, block depth/4), several seeds each, at equal compute (same steps); then per run
 # 1000 samples (Heun ODE, no guidance) as .npy and a PNG grid, `ddm eval` (Fréchet distance on the
@@ -41,7 +41,7 @@ run() {
         local t0=$SECONDS curve=()
         [[ " $CURVES " == *" $variant-s$seed "* ]] && curve=(--eval-every 250 --eval-n 500 --eval-steps 10 \
             --eval-classifier "$CLASSIFIER")
-        "$DDM" train --config configs/demo.conf --disp "$variant" --seed "$seed" --out "$dir" \
+        "$DDM" train --config configs/study_short.conf --disp "$variant" --seed "$seed" --out "$dir" \
             --steps "$STEPS" --threads "$THREADS" "${curve[@]}" > "$dir.train.txt" 2>&1
         mv "$dir.train.txt" "$dir/train.txt"
         echo $((SECONDS - t0)) > "$dir/train.done"

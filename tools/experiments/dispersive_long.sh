@@ -28,7 +28,7 @@ ONLY=${ONLY:-}
 EPOCH=1875
 mkdir -p "$OUT"
 
-COMMON=(--config configs/demo.conf --ema 0.999 --precision bf16 --log-every 250 --ckpt-every $EPOCH
+COMMON=(--config configs/study_short.conf --ema 0.999 --precision bf16 --log-every 250 --ckpt-every $EPOCH
         --keep-every $EPOCH --erank-every $EPOCH --monitor-blocks 0,5 --threads "$THREADS")
 NONE=(--disp none)
 PAPER=(--disp infonce_l2 --disp-lambda 0.5 --disp-tau 0.5 --disp-blocks depth/4)
