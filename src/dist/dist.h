@@ -1,7 +1,8 @@
 // Data parallelism over processes (docs/distributed.md): MPI in a build with `make MPI=1`, started by
 // `mpirun` or `srun`; without MPI in the build, or run without a launcher, one process of rank 0 of 1 and every
 // call below is a no-op. The gradient all-reduce and the Dispersive Loss's all-gather are named places where
-// device memory crosses to the host and back (the CPU devices; a GPU backend would hand its buffers to NCCL).
+// device memory crosses to the host and back (the CPU devices); on the CUDA device of an MPI + CUDA build they
+// stay on the GPU and go through NCCL (dist.c; not yet run on a GPU).
 #pragma once
 #include <stddef.h>
 #include <stdint.h>
