@@ -32,7 +32,7 @@ static char *checkpoint_dataset(const char *path) {
 }
 
 void cli_data_from_checkpoint(DataSpec *spec, const ArgParser *ap, const char *ckpt, const char *command) {
-    const char *flags[] = {"data", "data-format", "image-size", "data-labels", "latent-scale", "latent-shift"};
+    const char *flags[] = {"data", "data-format", "image-size", "data-labels", "data-classes", "latent-scale", "latent-shift"};
     for (size_t i = 0; i < sizeof flags / sizeof flags[0]; i++)
         if (args_seen(ap, flags[i])) return;
     char *desc = ckpt && ckpt[0] ? checkpoint_dataset(ckpt) : NULL;
@@ -66,6 +66,7 @@ void cli_data_write_config(FILE *f, const DataSpec *spec, const char *test_data)
     if (test_data && test_data[0]) fprintf(f, "test-data = %s\n", test_data);
     if (spec->image_size) fprintf(f, "image-size = %d\n", spec->image_size);
     if (spec->labels[0]) fprintf(f, "data-labels = %s\n", spec->labels);
+    if (spec->classes) fprintf(f, "data-classes = %d\n", spec->classes);
     if (spec->scale[0]) fprintf(f, "latent-scale = %s\n", spec->scale);
     if (spec->shift[0]) fprintf(f, "latent-shift = %s\n", spec->shift);
     if (spec->cache_mb != d.cache_mb) fprintf(f, "data-cache-mb = %d\n", spec->cache_mb);

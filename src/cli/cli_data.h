@@ -19,6 +19,8 @@
      "channel, e.g. 0.18215 for raw SD-VAE latents (fast-DiT's features are already scaled: keep 1) [1]", 0, NULL},                  \
     {"latent-shift", ARG_STR, (s).shift, sizeof (s).shift, 0, 0, "latents: the shift of --latent-scale, one value or one per " \
      "channel [0]", 0, NULL},                                                                                                        \
+    {"data-classes", ARG_INT, &(s).classes, 0, 0, DATA_MAX_CLASSES, "the number of classes the labels lie in (labels "     \
+     "0..K-1; a subset may leave some empty); 0 = 0 .. the largest label, every one with a sample", 0, NULL},                      \
     {"data-cache-mb", ARG_INT, &(s).cache_mb, 0, 0, 1 << 30, "ImageFolder: decoded images kept in memory, MiB (a split that " \
      "fits is decoded and checked when opened)", 0, NULL}
 

@@ -56,6 +56,7 @@ static int classifier_train_cmd(int argc, char **argv) {
     DataSource *trs = data_open(&spec, "train", 1), *tes = cli_open_test(&spec, test_data);
     cli_print_data("classifier", "train", trs);
     cli_print_data("classifier", "test", tes);
+    data_check_test_classes(trs, tes);
     // n_train: all are loaded and classifier_train takes the first n_train, as before, unless the data are grouped
     // by class (then the seeded subset is loaded instead)
     Dataset tr = load_split(trs, trs->class_sorted ? n_train : 0, o.seed, "--n-train");
@@ -98,6 +99,9 @@ static int classifier_eval_cmd(int argc, char **argv) {
     Classifier *c = classifier_load(ckpt);
     DataSource *tes = cli_open_test(&spec, test_data);
     cli_print_data("classifier", "test", tes);
+    if (tes->labels && tes->num_classes > c->classes)
+        ddm_fatal("%s: labels up to %d, but the classifier %s has %d classes", tes->path, tes->num_classes - 1, ckpt,
+                  c->classes);
     Dataset te = load_split(tes, n_test, 1, "--n-test");
     float acc = classifier_accuracy(c, &te);
     printf("test accuracy %.2f%% (%d images; architecture %s, %d features)\n", 100 * acc, te.n, c->arch, c->feat_dim);

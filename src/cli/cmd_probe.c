@@ -251,6 +251,7 @@ int cmd_probe(int argc, char **argv) {
     DataSource *trs = data_open(&spec, "train", 1), *tes = cli_open_test(&spec, test_data);
     cli_print_data("probe", "train", trs);
     cli_print_data("probe", "test", tes);
+    data_check_test_classes(trs, tes);
     Dataset tr = take_first(trs, n_train, po.seed, "--n-train"), te = take_first(tes, n_test, po.seed + 1, "--n-test");
     if (grid.n > 1 && probe_val_count(tr.n, val_frac) < 0)
         ddm_fatal("--val-frac %g of %d training images leaves no validation or no training images", val_frac, tr.n);

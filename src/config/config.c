@@ -64,6 +64,7 @@ const ConfigField train_fields[] = {
     {"data-format", "data_format", 0, ARG_STR, MEMBER(data.format), 0, 0, "|auto|idx|imagefolder|cifar|latents", FIELD_OVERRIDE, "", "auto (detected) | idx | imagefolder | cifar | latents"},
     {"image-size", "image_size", 0, ARG_INT, MEMBER(data.image_size), 0, 65536, NULL, FIELD_KEPT, "0", "ImageFolder: resize the short side and centre-crop to S x S (ADM's center_crop_arr); 0 = the images' own size"},
     {"data-labels", "data_labels", 0, ARG_STR, MEMBER(data.labels), 0, 0, NULL, FIELD_OVERRIDE, "", "latents in one .npy: their labels .npy (default: <stem>_labels.npy or labels.npy beside it)"},
+    {"data-classes", "data_classes", 0, ARG_INT, MEMBER(data.classes), 0, DATA_MAX_CLASSES, NULL, FIELD_OVERRIDE, "0", "the number of classes the labels lie in (labels 0..K-1; a subset may leave some empty); 0 = 0 .. the largest label, every one with a sample"},
     {"latent-scale", "latent_scale", 0, ARG_STR, MEMBER(data.scale), 0, 0, NULL, FIELD_KEPT, "", "latents: x = (v - shift) * scale, one value or one per channel, e.g. 0.18215 for raw SD-VAE latents (fast-DiT's features are already scaled: keep 1) [1]"},
     {"latent-shift", "latent_shift", 0, ARG_STR, MEMBER(data.shift), 0, 0, NULL, FIELD_KEPT, "", "latents: the shift of --latent-scale, one value or one per channel [0]"},
     {"data-cache-mb", NULL, 0, ARG_INT, MEMBER(data.cache_mb), 0, 1 << 30, NULL, FIELD_RUNTIME, "1024", "ImageFolder: decoded images kept in memory, MiB"},

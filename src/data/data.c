@@ -202,6 +202,48 @@ static const char *detect_dir(const char *path) {
               "X_labels/ folders) or an ImageFolder (one sub-folder of images per class)", path);
 }
 
+// The class rule, one for every format. The number of classes sizes the model's label embedding, so a stray
+// label (a 255 in an IDX file, a 16,000,000 in a latents .npy) must not silently become that many classes:
+// with --data-classes K every label must lie in 0..K-1 (K may exceed the classes present: a subset of
+// ImageNet's); without it the classes are 0 .. the largest label, and each of them must have a sample. That
+// last rule is for the training split, which defines the classes: a small test split may miss some, and is held
+// to the training split's classes by data_check_test_classes instead. A format that fixes its classes (CIFAR,
+// an ImageFolder's folders) checks its labels itself; K must agree.
+static void check_classes(DataSource *d, int declared, int defines_classes) {
+    if (!d->labels) return;
+    if (d->classes_of_format) {
+        if (declared && declared != d->num_classes)
+            ddm_fatal("--data-classes %d: %s holds %s data with %d classes", declared, d->path, d->format, d->num_classes);
+        return;
+    }
+    if (declared) {
+        for (int64_t i = 0; i < d->n; i++)
+            if (d->labels[i] < 0 || d->labels[i] >= declared)
+                ddm_fatal("--data %s: sample %lld of the %s split has label %d, outside the %d classes of --data-classes "
+                          "(0..%d)", d->path, (long long)i, d->split, d->labels[i], declared, declared - 1);
+        d->num_classes = declared;
+        return;
+    }
+    int k = d->num_classes;
+    if (!defines_classes) return;
+    unsigned char *seen = xcalloc((size_t)k, 1);
+    for (int64_t i = 0; i < d->n; i++) seen[d->labels[i]] = 1;
+    int empty = 0, first = -1;
+    for (int c = 0; c < k; c++)
+        if (!seen[c]) {
+            if (first < 0) first = c;
+            empty++;
+        }
+    free(seen);
+    if (empty) {
+        int64_t at = 0;
+        while (d->labels[at] != k - 1) at++;
+        ddm_fatal("--data %s: the %s split's labels run up to %d (sample %lld), but %d of the classes 0..%d have no "
+                  "sample (the first: %d): a label out of range? If the data is a subset of K classes, say so with "
+                  "--data-classes K", d->path, d->split, k - 1, (long long)at, empty, k - 1, first);
+    }
+}
+
 DataSource *data_open(const DataSpec *spec, const char *split, int whole_ok) {
     DDM_ASSERT(!strcmp(split, "train") || !strcmp(split, "test"));
     const char *path = spec->path;
@@ -227,8 +269,17 @@ DataSource *data_open(const DataSpec *spec, const char *split, int whole_ok) {
         ddm_fatal("--image-size %d applies to an ImageFolder, but %s holds %s data of a fixed size (%dx%d)",
                   spec->image_size, path, d->format, d->h, d->w);
     if (d->n < 1) ddm_fatal("--data %s: the %s split holds no samples", path, d->split);
+    check_classes(d, spec->classes, !strcmp(split, "train"));
     d->spec = *spec;
     return d;
+}
+
+void data_check_test_classes(const DataSource *train, const DataSource *test) {
+    if (!train->labels || !test->labels || test->num_classes <= train->num_classes) return;
+    int64_t at = 0;
+    while (test->labels[at] < train->num_classes) at++;
+    ddm_fatal("%s: sample %lld of the test split has label %d, but the training split %s has %d classes (0..%d)",
+              test->path, (long long)at, test->labels[at], train->path, train->num_classes, train->num_classes - 1);
 }
 
 void data_close(DataSource *d) {
@@ -303,6 +354,7 @@ char *data_describe_json(const DataSource *d) {
     cJSON_AddStringToObject(open, "labels", d->spec.labels);
     cJSON_AddStringToObject(open, "scale", d->spec.scale);
     cJSON_AddStringToObject(open, "shift", d->spec.shift);
+    if (d->spec.classes) cJSON_AddNumberToObject(open, "classes", d->spec.classes);
     char *s = cJSON_PrintUnformatted(o);
     cJSON_Delete(o);
     return s;
@@ -326,6 +378,12 @@ int data_spec_from_description(const char *json, DataSpec *s) {
     cJSON *size = open ? cJSON_GetObjectItemCaseSensitive(open, "image_size") : NULL;
     if (ok && cJSON_IsNumber(size) && size->valuedouble >= 0 && size->valuedouble <= 65536) t.image_size = (int)size->valuedouble;
     else ok = 0;
+    cJSON *classes = open ? cJSON_GetObjectItemCaseSensitive(open, "classes") : NULL;   // absent: from the labels
+    if (ok && classes) {
+        if (cJSON_IsNumber(classes) && classes->valuedouble >= 1 && classes->valuedouble <= DATA_MAX_CLASSES)
+            t.classes = (int)classes->valuedouble;
+        else ok = 0;
+    }
     cJSON_Delete(root);
     if (ok) *s = t;
     return ok;

@@ -18,6 +18,7 @@
 
 #define DATA_PATH_MAX 1024
 #define DATA_MAX_CHANNELS 64
+#define DATA_MAX_CLASSES 1000000   // --data-classes at most (the model's num_classes has the same bound)
 
 // What the user asked for: the --data family of flags (CLI_DATA_FLAGS in cli/cli_data.h).
 typedef struct {
@@ -27,6 +28,7 @@ typedef struct {
     char labels[DATA_PATH_MAX]; // latents in one .npy: the labels .npy (default: <stem>_labels.npy or labels.npy beside it)
     char scale[256], shift[256];// latents: one value, or one per channel ("0.18215", "1,1,1,1"); "" = 1 and 0
     int cache_mb;               // imagefolder: decoded images kept in memory up to this many MiB
+    int classes;                // the number of classes the labels must lie in (0: 0 .. the largest label, none empty)
 } DataSpec;
 
 void data_spec_defaults(DataSpec *s);   // path = Fashion-MNIST's directory, format auto, cache 1024 MiB
@@ -41,6 +43,7 @@ struct DataSource {
     int64_t n;                   // samples
     int c, h, w;                 // sample shape
     int num_classes;             // 0 if unlabelled
+    int classes_of_format;       // the format fixes the classes (CIFAR's 10/100, an ImageFolder's folders), not the labels
     int32_t *labels;             // [n], or NULL if unlabelled
     char **class_names;          // imagefolder: [num_classes] folder names; NULL otherwise
     int is_latent;               // values are latents: (v - shift) * scale; else pixels v / 255 * 2 - 1
@@ -60,6 +63,9 @@ struct DataSource {
 // test split they derive from --data, so a probe never tests on its training images).
 DataSource *data_open(const DataSpec *spec, const char *split, int whole_ok);
 void data_close(DataSource *d);
+// A test split's labels must lie in the training split's classes (which the training split defines: docs/data.md
+// "Classes"): a fatal error naming the first that does not.
+void data_check_test_classes(const DataSource *train, const DataSource *test);
 
 // Sample i ([c, h, w] floats) into dst. 0 on success; -1 with a one-line message in err (naming the file).
 int data_read(DataSource *d, int64_t i, float *dst, char *err, size_t cap);

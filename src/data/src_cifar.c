@@ -142,5 +142,6 @@ DataSource *data_open_cifar(const DataSpec *spec, const char *split, int whole_o
     d->c = 3;
     d->h = d->w = 32;
     d->num_classes = s->label_bytes == 1 ? 10 : 100;
+    d->classes_of_format = 1;
     return d;
 }

@@ -261,6 +261,7 @@ DataSource *data_open_imagefolder(const DataSpec *spec, const char *split, int w
     d->n = files.n;
     d->labels = labels;
     d->num_classes = ncls;
+    d->classes_of_format = 1;
     d->class_names = classes;
     d->class_sorted = 1;
     f->files = files.v;

@@ -59,6 +59,42 @@ expect_ok "16-bit PNG folder" $DDM data --data $TMP/p16 --data-format imagefolde
 expect_ok "8-bit PNG folder" $DDM data --data $TMP/p8 --data-format imagefolder --npy $TMP/p8.npy --n 1
 check "16-bit PNG = its high bytes" cmp -s $TMP/p16.npy $TMP/p8.npy
 
+# labels outside the class range: the class count sizes the label embedding, so a stray label is an error naming
+# it, not that many classes; --data-classes K declares a subset (empty classes allowed, labels >= K refused)
+$PY - "$TMP" <<'PYEOF'
+import os, struct, sys, numpy as np
+t = sys.argv[1]
+os.makedirs(t + "/idxl", exist_ok=True)
+n = 12
+open(t + "/idxl/train-images-idx3-ubyte", "wb").write(struct.pack(">IIII", 0x803, n, 8, 8) + np.random.default_rng(0).integers(0, 255, n * 64, dtype=np.uint8).tobytes())
+lab = np.arange(n, dtype=np.uint8) % 3
+lab[5] = 200
+open(t + "/idxl/train-labels-idx1-ubyte", "wb").write(struct.pack(">II", 0x801, n) + lab.tobytes())
+x = np.random.default_rng(1).standard_normal((8, 4, 4, 4)).astype(np.float32)
+np.save(t + "/lat.npy", x)
+y = np.array([0, 1, 2, 3] * 2, dtype=np.float32); y[3] = 16000000
+np.save(t + "/lat_labels.npy", y)
+os.makedirs(t + "/idxt", exist_ok=True)
+img = np.random.default_rng(2).integers(0, 255, n * 64, dtype=np.uint8).tobytes()
+for name, lab in (("train", np.arange(n) % 3), ("t10k", np.array([0, 2] * 5 + [5, 0]))):
+    open(t + "/idxt/%s-images-idx3-ubyte" % name, "wb").write(struct.pack(">IIII", 0x803, n, 8, 8) + img)
+    open(t + "/idxt/%s-labels-idx1-ubyte" % name, "wb").write(struct.pack(">II", 0x801, n) + lab.astype(np.uint8).tobytes())
+np.save(t + "/sub.npy", x)
+np.save(t + "/sub_labels.npy", np.array([0, 2, 5, 2] * 2, dtype=np.float32))
+PYEOF
+expect_fail "IDX label 200 among 0..2" "labels run up to 200 (sample 5), but 197 of the classes 0..200 have no sample" $DDM data --data $TMP/idxl
+expect_fail "latents label 16000000" "labels run up to 16000000 (sample 3)" $DDM data --data $TMP/lat.npy
+expect_fail "a label outside --data-classes" "sample 3 of the all split has label 16000000, outside the 10 classes" $DDM data --data $TMP/lat.npy --data-classes 10
+expect_fail "a subset without --data-classes" "3 of the classes 0..5 have no sample (the first: 1)" $DDM data --data $TMP/sub.npy
+check "a subset with --data-classes: its classes" bash -c "$DDM data --data $TMP/sub.npy --data-classes 8 | grep -q '8 classes'"
+expect_fail "--data-classes against CIFAR-like fixed classes" "holds imagefolder data with 1 classes" $DDM data --data $TMP/p8 --data-format imagefolder --data-classes 3
+expect_ok "a test split may miss classes" $DDM data --data $TMP/idxt --split test
+expect_fail "a test label outside the training classes (classifier)" "sample 10 of the test split has label 5, but the training split" $DDM classifier train --data $TMP/idxt --epochs 1 --out $TMP/c.safetensors
+expect_fail "a test label outside the training classes (probe)" "has label 5, but the training split" $DDM probe --data $TMP/idxt --baseline pixels
+expect_ok "train on the subset" $DDM train $TINY --patch 2 --data $TMP/sub.npy --data-classes 8 --batch 2 --steps 2 --ckpt-every 2 --out $TMP/sub
+check "resume keeps the declared classes" bash -c "$DDM train --resume $TMP/sub/ckpt.safetensors --steps 3 --out $TMP/sub 2>&1 | grep -q '8 classes'"
+check "the run's config says so" grep -q "data-classes = 8" $TMP/sub/config.conf
+
 # temp files of killed checkpoint writes: a dead writer's removed at the next run's start, a live one's kept
 sleep 0 & dead=$!; wait $dead
 mkdir -p $TMP/run
