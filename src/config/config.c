@@ -46,7 +46,7 @@ const ConfigField train_fields[] = {
     {"disp-blocks", "disp_blocks", 0, ARG_STR, MEMBER(disp_blocks), 0, 0, NULL, FIELD_KEPT, "depth/4", "blocks read: depth/4 | last | all | N[,M..] (0-based)"},
     {"disp-gather", "disp_gather", 0, ARG_BOOL, MEMBER(disp_gather), 0, 1, NULL, FIELD_OVERRIDE, "0", "data parallel (mpirun): the Dispersive Loss sees the global batch, all-gathered from the ranks, with each rank's samples getting their gradient (default: each rank's own batch, as the reference code)"},
     // optimisation
-    {"steps", "steps", 0, ARG_INT, MEMBER(steps), 1, 1e9, NULL, FIELD_OVERRIDE, "1000", "total training steps"},
+    {"steps", "steps", 0, ARG_INT, MEMBER(steps), 1, TRAIN_MAX_STEPS, NULL, FIELD_OVERRIDE, "1000", "total training steps"},
     {"batch", "batch", 0, ARG_INT, MEMBER(batch), 1, 65536, NULL, FIELD_KEPT, "64", "batch size"},
     {"lr", "lr", 0, ARG_FLOAT, MEMBER(lr), 0, 10, NULL, FIELD_KEPT, "1e-4", "peak learning rate"},
     {"beta1", "beta1", 0, ARG_FLOAT, MEMBER(beta1), 0, 0.999999, NULL, FIELD_KEPT, "0.9", "AdamW beta1"},
@@ -94,7 +94,7 @@ const ConfigField train_fields[] = {
 const int train_field_count = sizeof train_fields / sizeof train_fields[0];
 
 static ArgSpec spec_of(const ConfigField *f, TrainConfig *c) {
-    return (ArgSpec){.name = f->flag ? f->flag : f->key ? f->key : "?", .type = f->type,
+    return (ArgSpec){.name = f->flag ? f->flag : f->key ? f->key : "input_size", .type = f->type,
                      .dst = (char *)c + f->offset, .size = f->size, .min = f->min, .max = f->max, .help = f->help,
                      .choices = f->choices};
 }

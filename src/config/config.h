@@ -11,6 +11,9 @@
 #include "loss/objective.h"
 #include "nn/dit.h"
 
+// A run trains at most this many steps (the bound of --steps, and of the step a checkpoint records).
+#define TRAIN_MAX_STEPS 1000000000
+
 typedef struct {
     DitConfig model;
     char objective[16];          // sit_linear | sit_gvp | ddpm | ldae | denoise

@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include "common.h"
+#include "config/config.h"
 
 static void add_all(StWriter *w, const Dit *m, const char *prefix, const float *host, char **names, int *nn) {
     for (int i = 0; i < m->n_params; i++) {
@@ -59,7 +60,13 @@ const char *checkpoint_config(const StFile *f) {
 
 int64_t checkpoint_step(const StFile *f) {
     const char *s = st_meta(f, "step");
-    return s ? strtoll(s, NULL, 10) : 0;
+    if (!s) return 0;
+    int64_t v = 0;   // digits only, bounded as they are read: a crafted "-5" or "1e30" is no step
+    const char *p = s;
+    for (; *p >= '0' && *p <= '9' && v <= TRAIN_MAX_STEPS; p++) v = v * 10 + (*p - '0');
+    if (p == s || *p || v > TRAIN_MAX_STEPS)
+        ddm_fatal("%s: metadata step '%.40s': expected a whole number from 0 to %d", f->path, s, TRAIN_MAX_STEPS);
+    return v;
 }
 
 Pca *checkpoint_pca(const StFile *f) { return st_find(f, "pca.basis") ? pca_st_read(f, "pca.") : NULL; }

@@ -22,7 +22,7 @@ void checkpoint_save(const char *path, const CheckpointOut *c);
 
 StFile *checkpoint_open(const char *path);                 // fatal with a clear line if unreadable
 const char *checkpoint_config(const StFile *f);            // "config" metadata; fatal if absent
-int64_t checkpoint_step(const StFile *f);                   // "step" metadata (0 if absent)
+int64_t checkpoint_step(const StFile *f);                   // "step" metadata (0 if absent; else 0..TRAIN_MAX_STEPS)
 // The embedded PCA tokenizer (tensors pca.mean / pca.basis / pca.eigenvalues, metadata pca.patch,
 // pca.channels, pca.d, pca.centered, pca.whitened), or NULL if the checkpoint has none.
 Pca *checkpoint_pca(const StFile *f);

@@ -310,6 +310,9 @@ static void setup_model(Run *r) {
             !checkpoint_load_tensors(f, r->model, "opt.v.", r->opt.v, 1))
             ddm_fatal("%s: has no optimizer state (opt.m.*, opt.v.*): cannot resume training from it", c->resume);
         r->step = checkpoint_step(f);
+        if (r->step > c->steps)
+            ddm_fatal("%s is at step %lld, past --steps %d: give the total number of steps to train to (at least %lld)",
+                      c->resume, (long long)r->step, c->steps, (long long)r->step);
         st_free(f);
     } else {
         dit_init(r->model, c->seed);

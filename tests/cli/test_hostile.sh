@@ -95,6 +95,25 @@ expect_ok "train on the subset" $DDM train $TINY --patch 2 --data $TMP/sub.npy -
 check "resume keeps the declared classes" bash -c "$DDM train --resume $TMP/sub/ckpt.safetensors --steps 3 --out $TMP/sub 2>&1 | grep -q '8 classes'"
 check "the run's config says so" grep -q "data-classes = 8" $TMP/sub/config.conf
 
+# a checkpoint's step is metadata too: a crafted one is refused, not clamped (it once ended the run at once as
+# "done"), and a resume past its --steps is an error, not a silent no-op
+expect_ok "a 2-step run" $DDM train $TINY --batch 2 --steps 2 --out $TMP/st
+$PY - "$TMP" <<'PYEOF'
+import json, struct, sys
+t = sys.argv[1]
+b = open(t + "/st/ckpt.safetensors", "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+for name, step in (("big", "99999999999999999999"), ("neg", "-5"), ("frac", "2.5")):
+    h["__metadata__"]["step"] = step
+    j = json.dumps(h).encode()
+    open("%s/st_%s.safetensors" % (t, name), "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
+PYEOF
+for k in big neg frac; do
+    expect_fail "crafted step ($k)" "metadata step" $DDM train --resume $TMP/st_$k.safetensors --steps 3 --out $TMP/st_$k
+done
+expect_fail "resume past --steps" "is at step 2, past --steps 1" $DDM train --resume $TMP/st/ckpt.safetensors --steps 1 --out $TMP/st
+
 # temp files of killed checkpoint writes: a dead writer's removed at the next run's start, a live one's kept
 sleep 0 & dead=$!; wait $dead
 mkdir -p $TMP/run
