@@ -50,8 +50,10 @@ static ClassifierParam *add_tensor(Classifier *c, const char *name, int ndim, co
     return t;
 }
 
-Classifier *classifier_create_arch(const char *arch, int channels, int height, int width, int classes,
-                                   uint64_t seed) {
+// The layers and the tensor table of an architecture, nothing allocated for the weights yet: a loader checks the
+// file against the table before the weights are allocated, so a crafted "classes" or channel count in a file's
+// metadata costs nothing until the file is seen to hold that many weights.
+static Classifier *classifier_layout(const char *arch, int channels, int height, int width, int classes) {
     if (channels < 1 || height < 1 || width < 1 || classes < 2)
         ddm_fatal("classifier: bad input shape %dx%dx%d or class count %d", channels, height, width, classes);
     if (strlen(arch) >= sizeof ((Classifier *)0)->arch) ddm_fatal("classifier architecture '%s' is too long", arch);
@@ -93,6 +95,12 @@ Classifier *classifier_create_arch(const char *arch, int channels, int height, i
     int64_t fs[2] = {classes, C}, bs[1] = {classes};
     c->fc_w_off = add_tensor(c, "fc.weight", 2, fs, 0, 1)->off;
     c->fc_b_off = add_tensor(c, "fc.bias", 1, bs, 0, 0)->off;
+    return c;
+}
+
+Classifier *classifier_create_arch(const char *arch, int channels, int height, int width, int classes,
+                                   uint64_t seed) {
+    Classifier *c = classifier_layout(arch, channels, height, width, classes);
     c->params = xcalloc(c->n_params, sizeof(float));
     c->stats = xcalloc(c->n_stats, sizeof(float));
     // Kaiming-normal convs (fan_in, ReLU gain), PyTorch's default uniform linear, BN 1/0, var 1.
@@ -307,14 +315,23 @@ Classifier *classifier_load(const char *path) {
     if (!arch) ddm_fatal("%s: classifier metadata has no \"architecture\"", path);
     int ch = meta_int(f, "channels", 1, 4096), h = meta_int(f, "height", 1, 65536), w = meta_int(f, "width", 1, 65536);
     int k = meta_int(f, "classes", 2, 1 << 20);
-    Classifier *c = classifier_create_arch(arch, ch, h, w, k, 0);
+    Classifier *c = classifier_layout(arch, ch, h, w, k);
+    if (f->n != c->n_tensors)
+        ddm_fatal("%s: %d tensors, a classifier of architecture '%s' has %d", path, f->n, arch, c->n_tensors);
+    for (int t = 0; t < c->n_tensors; t++) {   // every tensor there with its shape, before the weights are allocated
+        const ClassifierParam *T = &c->tensors[t];
+        const StTensor *s = st_find(f, T->name);
+        int same = s && s->ndim == T->ndim;
+        for (int i = 0; same && i < T->ndim; i++) same = s->shape[i] == T->shape[i];
+        if (!same) st_get_f32(f, T->name, T->ndim, T->shape);   // reports what is missing or misshapen
+    }
+    c->params = xcalloc(c->n_params, sizeof(float));
+    c->stats = xcalloc(c->n_stats, sizeof(float));
     for (int t = 0; t < c->n_tensors; t++) {
         const ClassifierParam *T = &c->tensors[t];
         const float *src = st_get_f32(f, T->name, T->ndim, T->shape);
         memcpy((T->stat ? c->stats : c->params) + T->off, src, T->size * sizeof(float));
     }
-    if (f->n != c->n_tensors)
-        ddm_fatal("%s: %d tensors, a classifier of architecture '%s' has %d", path, f->n, arch, c->n_tensors);
     const char *acc = st_meta(f, "test_accuracy");
     if (acc) c->test_accuracy = strtof(acc, NULL);
     st_free(f);

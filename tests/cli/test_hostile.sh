@@ -114,6 +114,24 @@ for k in big neg frac; do
 done
 expect_fail "resume past --steps" "is at step 2, past --steps 1" $DDM train --resume $TMP/st/ckpt.safetensors --steps 1 --out $TMP/st
 
+# a classifier's metadata (classes, channel counts) sizes its weights: checked against the tensors the file holds
+# before anything of that size is allocated (a crafted 4096-channel architecture once initialised 1.2G weights)
+expect_ok "a small classifier" $DDM classifier train --epochs 1 --n-train 256 --n-test 128 --batch 64 --out $TMP/cls.safetensors
+$PY - "$TMP" <<'PYEOF'
+import json, struct, sys
+t = sys.argv[1]
+b = open(t + "/cls.safetensors", "rb").read()
+n = struct.unpack("<Q", b[:8])[0]
+h = json.loads(b[8:8 + n])
+for name, kv in (("wide", {"architecture": ",".join(["4096"] * 8)}), ("classes", {"classes": "1048576"})):
+    g = json.loads(json.dumps(h))
+    g["__metadata__"].update(kv)
+    j = json.dumps(g).encode()
+    open("%s/cls_%s.safetensors" % (t, name), "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
+PYEOF
+expect_fail "classifier: crafted architecture" "a classifier of architecture '4096,4096" bash -c "ulimit -v 4000000; timeout 20 $DDM classifier eval --ckpt $TMP/cls_wide.safetensors --n-test 10"
+expect_fail "classifier: crafted class count" "expected [1048576, 128]" bash -c "ulimit -v 4000000; timeout 20 $DDM classifier eval --ckpt $TMP/cls_classes.safetensors --n-test 10"
+
 # temp files of killed checkpoint writes: a dead writer's removed at the next run's start, a live one's kept
 sleep 0 & dead=$!; wait $dead
 mkdir -p $TMP/run
