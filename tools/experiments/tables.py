@@ -5,6 +5,7 @@
     python3 tools/experiments/tables.py ldae_long runs/ldae
     python3 tools/experiments/tables.py ldae_tuned runs/ldae
     python3 tools/experiments/tables.py dispersive runs/dispersive
+    python3 tools/experiments/tables.py dispersive_long runs/dispersive_long   # also writes <run>/fd_curve.jsonl
 
 Standard library only. Runs that are not finished yet are listed as such, not skipped silently.
 """
@@ -282,8 +283,96 @@ def dispersive(root):
                       f"{p['knn_top1']:.2f} |")
 
 
+EPOCH = 1875   # steps per epoch of Fashion-MNIST at batch 32 (tools/experiments/dispersive_long.sh)
+LONG_ARMS = [("none", "baseline"), ("paper", "InfoNCE-L2, paper recipe (λ 0.5, τ 0.5, block depth/4)"),
+             ("release", "InfoNCE-L2, release recipe (λ 0.25, τ 1, last block)"), ("hinge", "Hinge"),
+             ("infonce_cos", "InfoNCE-cosine"), ("covariance", "Covariance"), ("ddpm_none", "DDPM objective, baseline"),
+             ("ddpm_paper", "DDPM objective, paper recipe")]
+
+
+def log_at(log, step, field):
+    """The value of field logged at step (the last line at or before it that has the field)."""
+    try:
+        rows = [json.loads(line) for line in open(log)]
+    except (OSError, ValueError):
+        return None
+    vals = [r[field] for r in rows if field in r and r.get("step", 0) <= step]
+    return vals[-1] if vals else None
+
+
+def dispersive_long(root):
+    runs = sorted(e for e in os.listdir(root) if os.path.isdir(os.path.join(root, e)))
+    evals = {}
+    for r in runs:
+        for f in sorted(os.listdir(os.path.join(root, r))):
+            m = re.fullmatch(r"eval_e(\d+)\.json", f)
+            e = load(os.path.join(root, r, f)) if m else None
+            if e:
+                evals.setdefault(r, {})[int(m.group(1))] = e
+        if r in evals:   # the FD-vs-epoch curve, for `ddm plot --x epoch --y fd`
+            with open(os.path.join(root, r, "fd_curve.jsonl"), "w") as f:
+                for ep, e in sorted(evals[r].items()):
+                    f.write(json.dumps({"epoch": ep, "fd": e["samples"]["fd"], "n": e["samples"]["n"]}) + "\n")
+    epochs = sorted({ep for r in evals for ep in evals[r]})
+    print("Sample quality of the EMA weights (FD-CNN ↓; the sample count in brackets; mean ± sd over the seeds run):")
+    print()
+    print("| arm | seeds | " + " | ".join(f"FD-CNN epoch {ep}" for ep in epochs) +
+          " | KID (last) | precision (last) | recall (last) |")
+    print("|---|---|" + "---|" * (len(epochs) + 3))
+    arms = [(a, what) for a, what in LONG_ARMS] + sorted({(r.rsplit("-s", 1)[0], r.rsplit("-s", 1)[0]) for r in runs
+                                                          if r.rsplit("-s", 1)[0] not in dict(LONG_ARMS)})
+    floors = {}
+    for a, what in arms:
+        members = [r for r in runs if r.rsplit("-s", 1)[0] == a and r in evals]
+        if not members:
+            continue
+        cells = []
+        for ep in epochs:
+            xs = [evals[r][ep]["samples"]["fd"] for r in members if ep in evals[r]]
+            ns = {evals[r][ep]["samples"]["n"] for r in members if ep in evals[r]}
+            for r in members:
+                if ep in evals[r]:
+                    floors.setdefault((ep, evals[r][ep]["samples"]["n"]), []).append(evals[r][ep]["real_test"]["fd"])
+            cells.append(f"{mean_std(xs)} ({'/'.join(str(n) for n in sorted(ns))})" if xs else "—")
+        last = [evals[r][max(evals[r])]["samples"] for r in members]
+        print(f"| {what} | {', '.join(r.rsplit('-s', 1)[1] for r in members)} | " + " | ".join(cells) +
+              f" | {mean_std([x['kid'] for x in last])} | {mean_std([x['precision'] for x in last])} | "
+              f"{mean_std([x['recall'] for x in last])} |")
+    print()
+    print("Real test images against the same reference (the floor at each count): " +
+          "; ".join(f"epoch {ep}, {n} images: {mean_std(v)}" for (ep, n), v in sorted(floors.items())) + ".")
+    print()
+    print("The mechanism, from log.jsonl at the end of epochs 1, 3 and 10 (b0 = block 0, the paper's depth/4; "
+          "b5 = the last block): feature rms, share of off-diagonal pairs with exp(-d/τ) > 1e-3, "
+          "‖Dispersive gradient‖ / ‖diffusion gradient‖ at the block, effective rank on a fixed batch of 256:")
+    print()
+    fields = ["feat_rms", "pair_share", "grad_ratio", "erank"]
+    print("| run | epoch | " + " | ".join(f"{f} b0 | {f} b5" for f in fields) + " |")
+    print("|---|---|" + "---|" * (2 * len(fields)))
+    for r in runs:
+        log = os.path.join(root, r, "log.jsonl")
+        for ep in (1, 3, 10, 30):
+            step = ep * EPOCH
+            vals = [log_at(log, step, f"{f}_b{b}") for f in fields for b in (0, 5)]
+            if all(v is None for v in vals) or log_at(log, step, "loss_diff") is None or \
+                    not any(json.loads(l).get("step") == step for l in open(log)):
+                continue
+            print(f"| {r} | {ep} | " + " | ".join("—" if v is None else f"{v:.4g}" for v in vals) + " |")
+    print()
+    print("Linear probe / k-NN top-1 % of every block (final EMA weights, t = 0.99, 10,000 train / 5,000 test images):")
+    print()
+    probes = {r: load(os.path.join(root, r, "probe_all.json")) for r in runs}
+    probes = {r: p for r, p in probes.items() if p and "blocks" in p}
+    nb = max((len(p["blocks"]) for p in probes.values()), default=0)
+    print("| run | " + " | ".join(f"block {b}" for b in range(nb)) + " |")
+    print("|---|" + "---|" * nb)
+    for r, p in probes.items():
+        print(f"| {r} | " + " | ".join(f"{b['linear_top1']:.2f} / {b['knn_top1']:.2f}" for b in p["blocks"]) + " |")
+
+
 if __name__ == "__main__":
-    commands = {"ldae": ldae, "ldae_long": ldae_long, "ldae_tuned": ldae_tuned, "dispersive": dispersive}
+    commands = {"ldae": ldae, "ldae_long": ldae_long, "ldae_tuned": ldae_tuned, "dispersive": dispersive,
+                "dispersive_long": dispersive_long}
     if len(sys.argv) != 3 or sys.argv[1] not in commands:
         sys.exit(__doc__)
     commands[sys.argv[1]](sys.argv[2])
