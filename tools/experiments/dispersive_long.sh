@@ -15,14 +15,19 @@
 #
 #   OPENBLAS_CORETYPE=SKYLAKEX bash tools/experiments/dispersive_long.sh        # into runs/dispersive_long
 #
-# Environment: DDM (the binary; copy it aside while the study runs), OUT, THREADS (1), CLASSIFIER, SAMPLE_PRECISION
+# Two runs at a time on 2 cores (what docs/dispersive.md's first rows did):
+#   ONLY=none-s0 bash tools/experiments/dispersive_long.sh & ONLY=paper-s0 bash tools/experiments/dispersive_long.sh
+# (train the classifier first, as the two would otherwise both start it). A run named in ONLY also goes on to its
+# 30-epoch rows where the list has them.
+# Environment: DDM (the binary; copy it aside while the study runs), OUT, THREADS (1), CLASSIFIER (the FD-CNN
+# feature extractor; trained here if absent, 3 epochs as docs/demo.md's: 90.4% test accuracy), SAMPLE_PRECISION
 # (bf16: docs/dispersive.md shows it leaves FD-CNN unchanged), ONLY (a space-separated list of run names to do).
 # Tables: /usr/bin/python3 tools/experiments/tables.py dispersive_long runs/dispersive_long
 set -euo pipefail
 DDM=${DDM:-./build/ddm}
 OUT=${OUT:-runs/dispersive_long}
 THREADS=${THREADS:-1}
-CLASSIFIER=${CLASSIFIER:-runs/classifier.safetensors}
+CLASSIFIER=${CLASSIFIER:-runs/classifier3.safetensors}
 SAMPLE_PRECISION=${SAMPLE_PRECISION:-bf16}
 ONLY=${ONLY:-}
 EPOCH=1875
@@ -55,7 +60,7 @@ evaluate() {
     local name=$1 epoch=$2 n=$3
     local dir="$OUT/$name" step=$(( epoch * EPOCH ))
     [ -f "$dir/eval_e$epoch.json" ] && return 0
-    [ -f "$CLASSIFIER" ] || "$DDM" classifier train --epochs 20 --lr 0.08 --out "$CLASSIFIER"
+    [ -f "$CLASSIFIER" ] || "$DDM" classifier train --epochs 3 --lr 0.08 --threads "$THREADS" --out "$CLASSIFIER"
     "$DDM" sample --ckpt "$dir/ckpt_$step.safetensors" --n "$n" --sampler heun --steps 25 --cfg 1 --seed 0 \
         --ncols 100 --scale 1 --precision "$SAMPLE_PRECISION" --threads "$THREADS" --out "$dir/samples_e$epoch.png" \
         --npy "$dir/samples_e$epoch.npy" > "$dir/sample_e$epoch.txt" 2>&1

@@ -312,7 +312,7 @@ def dispersive_long(root):
         if r in evals:   # the FD-vs-epoch curve, for `ddm plot --x epoch --y fd`
             with open(os.path.join(root, r, "fd_curve.jsonl"), "w") as f:
                 for ep, e in sorted(evals[r].items()):
-                    f.write(json.dumps({"epoch": ep, "fd": e["samples"]["fd"], "n": e["samples"]["n"]}) + "\n")
+                    f.write(json.dumps({"epoch": ep, "fd": e["samples"]["fd"], "n": e["n"]}) + "\n")
     epochs = sorted({ep for r in evals for ep in evals[r]})
     print("Sample quality of the EMA weights (FD-CNN ↓; the sample count in brackets; mean ± sd over the seeds run):")
     print()
@@ -329,10 +329,10 @@ def dispersive_long(root):
         cells = []
         for ep in epochs:
             xs = [evals[r][ep]["samples"]["fd"] for r in members if ep in evals[r]]
-            ns = {evals[r][ep]["samples"]["n"] for r in members if ep in evals[r]}
+            ns = {evals[r][ep]["n"] for r in members if ep in evals[r]}
             for r in members:
                 if ep in evals[r]:
-                    floors.setdefault((ep, evals[r][ep]["samples"]["n"]), []).append(evals[r][ep]["real_test"]["fd"])
+                    floors.setdefault((ep, evals[r][ep]["n"]), []).append(evals[r][ep]["real_test"]["fd"])
             cells.append(f"{mean_std(xs)} ({'/'.join(str(n) for n in sorted(ns))})" if xs else "—")
         last = [evals[r][max(evals[r])]["samples"] for r in members]
         print(f"| {what} | {', '.join(r.rsplit('-s', 1)[1] for r in members)} | " + " | ".join(cells) +
