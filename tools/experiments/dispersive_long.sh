@@ -21,7 +21,7 @@
 # 30-epoch rows where the list has them.
 # Environment: DDM (the binary; copy it aside while the study runs), OUT, THREADS (1), CLASSIFIER (the FD-CNN
 # feature extractor; trained here if absent, 3 epochs as docs/demo.md's: 90.4% test accuracy), SAMPLE_PRECISION
-# (bf16 by default, as the first rows were sampled; its effect on FD-CNN against fp32 is not measured yet), ONLY (a space-separated list of run names to do).
+# (bf16: about 2% on FD-CNN against fp32, docs/dispersive.md), ONLY (a space-separated list of run names to do).
 # Tables: /usr/bin/python3 tools/experiments/tables.py dispersive_long runs/dispersive_long
 set -euo pipefail
 DDM=${DDM:-./build/ddm}
