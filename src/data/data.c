@@ -224,8 +224,8 @@ static void check_classes(DataSource *d, int declared, int defines_classes) {
         d->num_classes = declared;
         return;
     }
-    int k = d->num_classes;
     if (!defines_classes) return;
+    int k = d->num_classes;
     unsigned char *seen = xcalloc((size_t)k, 1);
     for (int64_t i = 0; i < d->n; i++) seen[d->labels[i]] = 1;
     int empty = 0, first = -1;

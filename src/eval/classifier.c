@@ -316,21 +316,18 @@ Classifier *classifier_load(const char *path) {
     int ch = meta_int(f, "channels", 1, 4096), h = meta_int(f, "height", 1, 65536), w = meta_int(f, "width", 1, 65536);
     int k = meta_int(f, "classes", 2, 1 << 20);
     Classifier *c = classifier_layout(arch, ch, h, w, k);
-    for (int t = 0; t < c->n_tensors; t++) {   // every tensor there with its shape, before the weights are allocated
-        const ClassifierParam *T = &c->tensors[t];
-        const StTensor *s = st_find(f, T->name);
-        int same = s && s->ndim == T->ndim;
-        for (int i = 0; same && i < T->ndim; i++) same = s->shape[i] == T->shape[i];
-        if (!same) st_get_f32(f, T->name, T->ndim, T->shape);   // reports what is missing or misshapen
-    }
+    // every tensor found with its dtype and shape (st_get_f32 checks them, allocating nothing) before the weights
+    // are allocated
+    const float *src[sizeof c->tensors / sizeof c->tensors[0]];
+    for (int t = 0; t < c->n_tensors; t++)
+        src[t] = st_get_f32(f, c->tensors[t].name, c->tensors[t].ndim, c->tensors[t].shape);
     if (f->n != c->n_tensors)   // all there: any more are not this architecture's
         ddm_fatal("%s: %d tensors, a classifier of architecture '%s' has %d", path, f->n, arch, c->n_tensors);
     c->params = xcalloc(c->n_params, sizeof(float));
     c->stats = xcalloc(c->n_stats, sizeof(float));
     for (int t = 0; t < c->n_tensors; t++) {
         const ClassifierParam *T = &c->tensors[t];
-        const float *src = st_get_f32(f, T->name, T->ndim, T->shape);
-        memcpy((T->stat ? c->stats : c->params) + T->off, src, T->size * sizeof(float));
+        memcpy((T->stat ? c->stats : c->params) + T->off, src[t], T->size * sizeof(float));
     }
     const char *acc = st_meta(f, "test_accuracy");
     if (acc) c->test_accuracy = strtof(acc, NULL);
