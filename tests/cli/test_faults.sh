@@ -64,7 +64,7 @@ for k in 1 2 3 4 5 6 7 8; do
 done
 check "8 of 8 kill points leave a whole checkpoint (got $survived)" test $survived -eq 8
 check "a checkpoint was written at all" test -f $TMP/kill/ckpt.safetensors
-at=$($PY -c 'import json, struct, sys; b = open(sys.argv[1], "rb").read(); n = struct.unpack("<Q", b[:8])[0]; print(json.loads(b[8:8 + n])["__metadata__"]["step"])' $TMP/kill/ckpt.safetensors)
+at=$($PY -c 'import sys; sys.path.insert(0, "tools"); import st; print(st.load(sys.argv[1])[1]["step"])' $TMP/kill/ckpt.safetensors)
 expect_ok "resume after the last kill (at step $at)" $DDM train $ARGS --resume $TMP/kill/ckpt.safetensors --steps $((at + 1)) --out $TMP/kill
 check "no temp files left by the killed runs" test -z "$(ls $TMP/kill | grep '\.tmp\.')"
 finish

@@ -99,15 +99,13 @@ check "the run's config says so" grep -q "data-classes = 8" $TMP/sub/config.conf
 # "done"), and a resume past its --steps is an error, not a silent no-op
 expect_ok "a 2-step run" $DDM train $TINY --batch 2 --steps 2 --out $TMP/st
 $PY - "$TMP" <<'PYEOF'
-import json, struct, sys
+import sys
+sys.path.insert(0, "tools")
+import st
 t = sys.argv[1]
-b = open(t + "/st/ckpt.safetensors", "rb").read()
-n = struct.unpack("<Q", b[:8])[0]
-h = json.loads(b[8:8 + n])
+tensors, meta = st.load(t + "/st/ckpt.safetensors")
 for name, step in (("big", "99999999999999999999"), ("neg", "-5"), ("frac", "2.5")):
-    h["__metadata__"]["step"] = step
-    j = json.dumps(h).encode()
-    open("%s/st_%s.safetensors" % (t, name), "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
+    st.save("%s/st_%s.safetensors" % (t, name), tensors, dict(meta, step=step))
 PYEOF
 for k in big neg frac; do
     expect_fail "crafted step ($k)" "metadata step" $DDM train --resume $TMP/st_$k.safetensors --steps 3 --out $TMP/st_$k
@@ -118,16 +116,13 @@ expect_fail "resume past --steps" "is at step 2, past --steps 1" $DDM train --re
 # before anything of that size is allocated (a crafted 4096-channel architecture once initialised 1.2G weights)
 expect_ok "a small classifier" $DDM classifier train --epochs 1 --n-train 256 --n-test 128 --batch 64 --out $TMP/cls.safetensors
 $PY - "$TMP" <<'PYEOF'
-import json, struct, sys
+import sys
+sys.path.insert(0, "tools")
+import st
 t = sys.argv[1]
-b = open(t + "/cls.safetensors", "rb").read()
-n = struct.unpack("<Q", b[:8])[0]
-h = json.loads(b[8:8 + n])
+tensors, meta = st.load(t + "/cls.safetensors")
 for name, kv in (("wide", {"architecture": ",".join(["4096"] * 8)}), ("classes", {"classes": "1048576"})):
-    g = json.loads(json.dumps(h))
-    g["__metadata__"].update(kv)
-    j = json.dumps(g).encode()
-    open("%s/cls_%s.safetensors" % (t, name), "wb").write(struct.pack("<Q", len(j)) + j + b[8 + n:])
+    st.save("%s/cls_%s.safetensors" % (t, name), tensors, dict(meta, **kv))
 PYEOF
 # (the memory cap only outside AddressSanitizer, which reserves terabytes of address space for its shadow)
 cap="ulimit -v 4000000;"; [ -n "${ASAN_OPTIONS:-}" ] && cap=""

@@ -228,10 +228,17 @@ def mean_std(xs):
     return f"{m:.3f} ± {s:.3f}"
 
 
-def last_mean(log, field, k=5):
+def read_log(log):
+    """The lines of a JSONL log, or None if it is missing or unreadable."""
     try:
-        rows = [json.loads(line) for line in open(log)]
+        return [json.loads(line) for line in open(log)]
     except (OSError, ValueError):
+        return None
+
+
+def last_mean(log, field, k=5):
+    rows = read_log(log)
+    if rows is None:
         return None
     vals = [r[field] for r in rows if field in r][-k:]
     return sum(vals) / len(vals) if vals else None
@@ -290,12 +297,8 @@ LONG_ARMS = [("none", "baseline"), ("paper", "InfoNCE-L2, paper recipe (λ 0.5, 
              ("ddpm_paper", "DDPM objective, paper recipe")]
 
 
-def log_at(log, step, field):
-    """The value of field logged at step (the last line at or before it that has the field)."""
-    try:
-        rows = [json.loads(line) for line in open(log)]
-    except (OSError, ValueError):
-        return None
+def log_at(rows, step, field):
+    """The value of field logged at step in a log's rows (the last line at or before it that has the field)."""
     vals = [r[field] for r in rows if field in r and r.get("step", 0) <= step]
     return vals[-1] if vals else None
 
@@ -350,12 +353,14 @@ def dispersive_long(root):
     print("| run | epoch | " + " | ".join(f"{f} b0 | {f} b5" for f in fields) + " |")
     print("|---|---|" + "---|" * (2 * len(fields)))
     for r in runs:
-        log = os.path.join(root, r, "log.jsonl")
+        rows = read_log(os.path.join(root, r, "log.jsonl")) or []
+        logged = {row.get("step") for row in rows}
         for ep in (1, 3, 10, 30):
             step = ep * EPOCH
-            vals = [log_at(log, step, f"{f}_b{b}") for f in fields for b in (0, 5)]
-            if all(v is None for v in vals) or log_at(log, step, "loss_diff") is None or \
-                    not any(json.loads(l).get("step") == step for l in open(log)):
+            if step not in logged:   # the run has not reached the end of that epoch
+                continue
+            vals = [log_at(rows, step, f"{f}_b{b}") for f in fields for b in (0, 5)]
+            if all(v is None for v in vals):
                 continue
             print(f"| {r} | {ep} | " + " | ".join("—" if v is None else f"{v:.4g}" for v in vals) + " |")
     print()
